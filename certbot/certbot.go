@@ -1,0 +1,126 @@
+package certbot
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/sitesync/sitesync/command"
+)
+
+// Certbot runs certbot with one configuration. Its methods are safe for
+// concurrent use, but callers should not run two issuances at once (certbot
+// takes a lock of its own and would fail the second).
+type Certbot struct {
+	// Command is certbot's argv prefix, e.g. ["sudo", "certbot"].
+	Command   []string
+	ConfigDir string
+	WorkDir   string
+	LogsDir   string
+	// Server is the ACME directory URL ("" = certbot's default).
+	Server string
+	// Email registers the account ("" = --register-unsafely-without-email).
+	Email   string
+	Webroot string
+	// Env is extra environment (KEY=VALUE).
+	Env []string
+	// Timeout bounds one run (0 = only the context).
+	Timeout time.Duration
+}
+
+// Request asks for one certificate lineage.
+type Request struct {
+	// Name is the lineage name (--cert-name), the site name.
+	Name string
+	// Domains are the names the certificate must cover; the first is the
+	// subject.
+	Domains []string
+	// Force renews even when certbot thinks the certificate is not due
+	// (sitesync's renew window can be wider than certbot's).
+	Force bool
+}
+
+// Args returns the argv that Issue runs for req.
+func (c *Certbot) Args(req Request) []string {
+	argv := slices.Clone(c.Command)
+	argv = append(argv, "certonly", "--non-interactive", "--agree-tos",
+		"--webroot", "-w", c.Webroot, "--cert-name", req.Name)
+	for _, d := range req.Domains {
+		argv = append(argv, "-d", d)
+	}
+	if req.Force {
+		argv = append(argv, "--force-renewal")
+	} else {
+		argv = append(argv, "--keep-until-expiring")
+	}
+	if c.Server != "" {
+		argv = append(argv, "--server", c.Server)
+	}
+	if c.Email != "" {
+		argv = append(argv, "--email", c.Email)
+	} else {
+		argv = append(argv, "--register-unsafely-without-email")
+	}
+	for _, d := range []struct{ flag, dir string }{
+		{"--config-dir", c.ConfigDir}, {"--work-dir", c.WorkDir}, {"--logs-dir", c.LogsDir},
+	} {
+		if d.dir != "" {
+			argv = append(argv, d.flag, d.dir)
+		}
+	}
+	return argv
+}
+
+// Issue obtains or renews the certificate req describes. The webroot is
+// created if missing. A failure is a *command.Error carrying certbot's
+// output.
+func (c *Certbot) Issue(ctx context.Context, req Request) error {
+	if len(c.Command) == 0 {
+		return errors.New("certbot is disabled ([certbot] command is empty)")
+	}
+	if len(req.Domains) == 0 {
+		return fmt.Errorf("certificate %s: no domains", req.Name)
+	}
+	if err := os.MkdirAll(c.Webroot, 0o755); err != nil {
+		return fmt.Errorf("certbot webroot: %w", err)
+	}
+	if _, err := command.Run(ctx, c.Args(req), c.Env, c.Timeout); err != nil {
+		return fmt.Errorf("certificate %s: %w", req.Name, err)
+	}
+	return nil
+}
+
+// Cert is what sitesync needs to know of a certificate in certbot's live
+// directory.
+type Cert struct {
+	// Names are the certificate's DNS names, sorted.
+	Names    []string
+	NotAfter time.Time
+}
+
+// Read parses <configDir>/live/<name>/cert.pem. A missing certificate is
+// reported with an error satisfying errors.Is(err, fs.ErrNotExist).
+func Read(configDir, name string) (Cert, error) {
+	path := filepath.Join(configDir, "live", name, "cert.pem")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Cert{}, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return Cert{}, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	x, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return Cert{}, fmt.Errorf("%s: %w", path, err)
+	}
+	names := slices.Clone(x.DNSNames)
+	slices.Sort(names)
+	return Cert{Names: slices.Compact(names), NotAfter: x.NotAfter}, nil
+}

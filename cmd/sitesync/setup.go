@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/sitesync/sitesync/certbot"
+	"github.com/sitesync/sitesync/config"
+	"github.com/sitesync/sitesync/lock"
+	"github.com/sitesync/sitesync/reconciler"
+)
+
+// loadConfig reads --config, else $SITESYNC_CONFIG, else the embedded
+// default.
+func loadConfig(e *env, path string) (*config.Config, error) {
+	if path == "" {
+		path = lookupEnv(e.environ, "SITESYNC_CONFIG")
+	}
+	if path == "" {
+		return config.Default(e.environ)
+	}
+	return config.Load(path, e.environ)
+}
+
+// newReconciler wires a Reconciler from the configuration.
+func newReconciler(cfg *config.Config, log *slog.Logger) (*reconciler.Reconciler, error) {
+	src, err := newSource(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var issuer reconciler.Issuer
+	if len(cfg.Certbot.Command) > 0 {
+		issuer = &certbot.Certbot{
+			Command:   cfg.Certbot.Command,
+			ConfigDir: cfg.Certbot.ConfigDir,
+			WorkDir:   cfg.Certbot.WorkDir,
+			LogsDir:   cfg.Certbot.LogsDir,
+			Server:    cfg.Certbot.Server,
+			Email:     cfg.Certbot.Email,
+			Webroot:   cfg.Certbot.Webroot,
+			Env:       cfg.Certbot.Env,
+			Timeout:   cfg.Certbot.Timeout.Duration,
+		}
+	}
+	return reconciler.New(cfg, src, issuer, log), nil
+}
+
+// hostLock takes the host lock in the state directory.
+func hostLock(cfg *config.Config, what string) (*lock.Lock, error) {
+	return lock.Acquire(filepath.Join(cfg.Reconcile.StateDir, "lock"), what)
+}
+
+// warnRoot says clearly that running as root is not the intended setup.
+func warnRoot(log *slog.Logger) {
+	if os.Geteuid() == 0 {
+		log.Warn("running as root: the production setup runs sitesync as an unprivileged user with sudo for certbot and the reload only (see README, Production install)")
+	}
+}
+
+func describeConfig(cfg *config.Config) string {
+	return fmt.Sprintf("config %s", cfg.Origin)
+}

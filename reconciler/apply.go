@@ -1,0 +1,257 @@
+package reconciler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/sitesync/sitesync/certbot"
+	"github.com/sitesync/sitesync/command"
+	"github.com/sitesync/sitesync/render"
+	"github.com/sitesync/sitesync/state"
+)
+
+// ErrConfigRejected is wrapped by the error of a pass whose files the test
+// command rejected; the files were put back as they were.
+var ErrConfigRejected = errors.New("nginx rejected the new configuration; every file was put back as it was")
+
+// issue obtains the planned certificates one at a time, and adjusts the
+// file actions of the sites whose issuance failed.
+func (r *Reconciler) issue(ctx context.Context, p *pass) error {
+	var reqs []Action
+	for _, a := range p.res.Plan {
+		if a.Kind == ActionIssue {
+			reqs = append(reqs, a)
+		}
+	}
+	for i, a := range reqs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r.log.Info(fmt.Sprintf("issuing %d/%d: %s", i+1, len(reqs), a.Name), "pass", p.res.ID, "domains", a.Domains, "reason", a.Reason)
+		err := r.issuer.Issue(ctx, certbot.Request{Name: a.Name, Domains: a.Domains, Force: a.Force})
+		if err == nil {
+			var c certbot.Cert
+			c, err = certbot.Read(r.cfg.Certbot.ConfigDir, a.Name)
+			if err == nil && !sameNames(c.Names, a.Domains) {
+				err = fmt.Errorf("certbot succeeded but %s covers %v, not %v", a.Name, c.Names, a.Domains)
+			}
+			if err == nil {
+				p.res.Issued++
+				p.res.Certificates[a.Name] = c
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.res.IssueFailed++
+		r.failSite(p, a.Site, err)
+		if err := r.fallBack(p, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fallBack decides what a site whose certificate could not be obtained gets
+// written. A site with no certificate at all is served over HTTP only; a
+// site whose certificate names the wrong hosts keeps its current file; a
+// site whose certificate is merely expiring keeps being written with it.
+func (r *Reconciler) fallBack(p *pass, a Action) error {
+	switch DriftKind(a.Reason) {
+	case DriftCertMissing:
+		site := p.site(a.Site)
+		if site == nil {
+			return nil
+		}
+		if err := r.renderWithoutTLS(p, *site); err != nil {
+			return err
+		}
+		name := render.SiteFile(a.Site)
+		data := p.out.Conf[name].Data
+		p.res.Plan = slices.DeleteFunc(p.res.Plan, func(x Action) bool {
+			return x.Kind == ActionWrite && x.Dir == DirConf && x.Name == name
+		})
+		if old, ok := p.obs.Conf[name]; !ok || !bytes.Equal(old, data) {
+			p.res.Plan = append(p.res.Plan, Action{Kind: ActionWrite, Site: a.Site, Dir: DirConf, Name: name, Old: old, New: data, Reason: string(DriftConfigChanged)})
+			sortPlan(p.res.Plan)
+		}
+	case DriftCertNamesMismatch:
+		name := render.SiteFile(a.Site)
+		if _, ok := p.obs.Conf[name]; ok {
+			p.res.Plan = slices.DeleteFunc(p.res.Plan, func(x Action) bool {
+				return x.Kind == ActionWrite && x.Dir == DirConf && x.Name == name
+			})
+		}
+	}
+	return nil
+}
+
+func (p *pass) site(name string) *state.Site {
+	for i := range p.desired.Sites {
+		if p.desired.Sites[i].Name == name {
+			return &p.desired.Sites[i]
+		}
+	}
+	return nil
+}
+
+// undoEntry restores one file: its bytes before the pass, or its absence.
+type undoEntry struct {
+	path    string
+	old     []byte
+	existed bool
+}
+
+// write applies the planned file actions. Cancellation is not honoured
+// once the first file is written: the write, test and reload steps run to
+// completion (bounded by the command timeouts) so that a pass never
+// leaves a half-applied directory behind.
+func (r *Reconciler) write(ctx context.Context, p *pass) error {
+	var files []Action
+	for _, a := range p.res.Plan {
+		if a.Kind == ActionWrite || a.Kind == ActionDelete {
+			files = append(files, a)
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, dir := range []string{r.cfg.Nginx.ConfDir, r.cfg.Nginx.SnippetsDir, r.cfg.Reconcile.StateDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(r.reloadMarker(), []byte(p.res.ID+"\n"), 0o644); err != nil {
+		return fmt.Errorf("mark reload pending: %w", err)
+	}
+	p.touched = true
+	for _, a := range files {
+		path := r.path(a)
+		p.undo = append(p.undo, undoEntry{path: path, old: a.Old, existed: a.Old != nil})
+		var err error
+		if a.Kind == ActionWrite {
+			err = renameio.WriteFile(path, a.New, 0o644, renameio.WithTempDir(filepath.Dir(path)))
+			p.res.Written++
+		} else {
+			err = os.Remove(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				err = nil
+			}
+			p.res.Deleted++
+		}
+		if err != nil {
+			err = fmt.Errorf("%s: %w", a.Path(), err)
+			if rerr := r.rollback(p); rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			return err
+		}
+	}
+	return r.syncDirs()
+}
+
+func (r *Reconciler) path(a Action) string {
+	if a.Dir == DirSnippets {
+		return filepath.Join(r.cfg.Nginx.SnippetsDir, a.Name)
+	}
+	return filepath.Join(r.cfg.Nginx.ConfDir, a.Name)
+}
+
+// rollback puts every file the pass touched back as it was, newest first.
+func (r *Reconciler) rollback(p *pass) error {
+	var errs []error
+	for i := len(p.undo) - 1; i >= 0; i-- {
+		u := p.undo[i]
+		var err error
+		if u.existed {
+			err = renameio.WriteFile(u.path, u.old, 0o644, renameio.WithTempDir(filepath.Dir(u.path)))
+		} else if err = os.Remove(u.path); errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("roll back %s: %w", u.path, err))
+		}
+	}
+	p.undo = nil
+	p.res.Written, p.res.Deleted = 0, 0
+	if err := r.syncDirs(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 && !p.obs.ReloadPending {
+		if err := os.Remove(r.reloadMarker()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) syncDirs() error {
+	for _, dir := range []string{r.cfg.Nginx.ConfDir, r.cfg.Nginx.SnippetsDir} {
+		d, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// needsReload reports whether the pass has something for nginx to load.
+func (p *pass) needsReload() bool {
+	return p.touched || p.res.Issued > 0 || p.obs.ReloadPending
+}
+
+// test runs the test command when nginx is about to be reloaded, and rolls
+// the pass's writes back when it fails.
+func (r *Reconciler) test(ctx context.Context, p *pass) error {
+	argv := r.cfg.Nginx.TestCommand
+	if len(argv) == 0 || !p.needsReload() {
+		return nil
+	}
+	_, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration)
+	if err == nil {
+		return nil
+	}
+	if !p.touched {
+		// Nothing of ours changed: the configuration on disk was already
+		// broken (by someone else) before this pass. Do not reload it.
+		return fmt.Errorf("nginx rejects the configuration on disk, which this pass did not change: %w", err)
+	}
+	if rerr := r.rollback(p); rerr != nil {
+		return errors.Join(fmt.Errorf("%w: %w", ErrConfigRejected, err), rerr)
+	}
+	return Terminal(fmt.Errorf("%w: %w", ErrConfigRejected, err))
+}
+
+// reload runs the reload command once if anything changed.
+func (r *Reconciler) reload(ctx context.Context, p *pass) error {
+	if !p.needsReload() {
+		return nil
+	}
+	if argv := r.cfg.Nginx.ReloadCommand; len(argv) > 0 {
+		if _, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration); err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+		p.res.Reloaded = true
+	}
+	if err := os.Remove(r.reloadMarker()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,253 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/template"
+	"time"
+
+	"github.com/sitesync/sitesync/certbot"
+	"github.com/sitesync/sitesync/config"
+	"github.com/sitesync/sitesync/render"
+	"github.com/sitesync/sitesync/state"
+	"github.com/sitesync/sitesync/templates"
+)
+
+// Checkout is a synced copy of the site repository.
+type Checkout struct {
+	// Dir is the directory holding the repository's files.
+	Dir string
+	// Revision identifies what Dir holds: a commit SHA, or a content
+	// digest for a plain directory.
+	Revision string
+}
+
+// Source fetches the site repository.
+//
+// Sync brings the checkout up to date with the remote branch and returns
+// it. The reconciler calls it once per pass and never concurrently; ctx
+// bounds the fetch. Errors must not contain credentials. An error that
+// retrying cannot fix (a branch that does not exist) should be wrapped with
+// Terminal.
+type Source interface {
+	Sync(ctx context.Context) (Checkout, error)
+}
+
+// Issuer obtains certificates.
+//
+// Issue obtains or renews one certificate and returns once certbot has
+// finished; ctx bounds it. The reconciler never calls Issue concurrently
+// and never twice for one site in a pass. An error means no new certificate
+// was installed; an existing one is left in place.
+type Issuer interface {
+	Issue(ctx context.Context, req certbot.Request) error
+}
+
+// Reconciler converges the host toward the repository's desired state. Its
+// methods must not be called concurrently (one pass at a time; the caller
+// holds the host lock).
+type Reconciler struct {
+	cfg    *config.Config
+	src    Source
+	issuer Issuer
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// New returns a Reconciler. issuer may be nil, which disables certificate
+// management: TLS sites are then served over HTTP until a certificate
+// exists.
+func New(cfg *config.Config, src Source, issuer Issuer, log *slog.Logger) *Reconciler {
+	return &Reconciler{cfg: cfg, src: src, issuer: issuer, log: log, now: time.Now}
+}
+
+// Result says what one pass saw and did.
+type Result struct {
+	// ID identifies the pass in logs and records.
+	ID string
+	// Revision is the revision of the site repository the pass applied.
+	Revision         string
+	Started, Finished time.Time
+	// Sites and Skipped are the desired sites and the declared sites this
+	// host does not deploy.
+	Sites   []state.Site
+	Skipped []state.SkippedSite
+	// Plan is what the pass planned to do.
+	Plan Plan
+	// Drift is what differed at the start of the pass.
+	Drift []Drift
+	// Unmanaged lists files in the managed directories sitesync did not
+	// create.
+	Unmanaged []string
+	// Certificates maps TLS sites to their certificate after the pass.
+	Certificates map[string]certbot.Cert
+	// Written, Deleted, Issued and IssueFailed count what was done;
+	// Reloaded says whether nginx was reloaded.
+	Written, Deleted, Issued, IssueFailed int
+	Reloaded                              bool
+	// SiteErrors holds the sites that did not converge.
+	SiteErrors SiteErrors
+	// Notes are things an operator should know that are not errors.
+	Notes []string
+}
+
+// Drift is one observed difference.
+type Drift struct {
+	Site string // "" for shared files and snippets
+	Kind DriftKind
+	Path string
+}
+
+// Changed reports whether the pass changed anything on the host.
+func (r *Result) Changed() bool {
+	return r.Written+r.Deleted+r.Issued > 0 || r.Reloaded
+}
+
+// pass is the working state of one pass, threaded through its steps.
+type pass struct {
+	dryRun   bool
+	res      *Result
+	checkout Checkout
+	desired  *state.Desired
+	tmpl     *template.Template
+	opts     render.Options
+	out      *render.Output
+	obs      *Observed
+	undo     []undoEntry
+	// touched says the write step changed files that the test step must
+	// check and the reload step must load.
+	touched bool
+}
+
+type step struct {
+	name string
+	run  func(ctx context.Context, p *pass) error
+}
+
+// Reconcile runs one full pass: it converges the host and returns what it
+// did. The Result is non-nil even on error and says how far the pass got.
+func (r *Reconciler) Reconcile(ctx context.Context) (*Result, error) {
+	return r.run(ctx, false)
+}
+
+// Plan runs the pass up to the plan step, changing nothing on the host but
+// the repository checkout, and returns the plan in the Result.
+func (r *Reconciler) Plan(ctx context.Context) (*Result, error) {
+	return r.run(ctx, true)
+}
+
+func (r *Reconciler) run(ctx context.Context, dryRun bool) (*Result, error) {
+	p := &pass{dryRun: dryRun, res: &Result{ID: newID(), Started: r.now()}}
+	steps := []step{
+		{"pull", r.pull},
+		{"parse", r.parse},
+		{"render", r.render},
+		{"observe", r.observeStep},
+		{"plan", r.plan},
+	}
+	if !dryRun {
+		steps = append(steps,
+			step{"issue", r.issue},
+			step{"write", r.write},
+			step{"test", r.test},
+			step{"reload", r.reload},
+		)
+	}
+	var err error
+	for _, s := range steps {
+		if err = s.run(ctx, p); err != nil {
+			err = fmt.Errorf("%s: %w", s.name, err)
+			break
+		}
+	}
+	p.res.Finished = r.now()
+	if err == nil && len(p.res.SiteErrors) > 0 {
+		err = p.res.SiteErrors
+	}
+	return p.res, err
+}
+
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (r *Reconciler) pull(ctx context.Context, p *pass) error {
+	c, err := r.src.Sync(ctx)
+	if err != nil {
+		return err
+	}
+	p.checkout = c
+	p.res.Revision = c.Revision
+	return nil
+}
+
+func (r *Reconciler) parse(ctx context.Context, p *pass) error {
+	root, err := os.OpenRoot(p.checkout.Dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	f := state.Filter{Include: r.cfg.Reconcile.Include, Exclude: r.cfg.Reconcile.Exclude}
+	d, err := state.Load(root.FS(), r.cfg.Source.File, f)
+	if err != nil {
+		return Terminal(err)
+	}
+	p.desired = d
+	p.res.Sites, p.res.Skipped = d.Sites, d.Skipped
+	var override fs.FS
+	if st, err := root.Stat("templates"); err == nil && st.IsDir() {
+		override, err = fs.Sub(root.FS(), "templates")
+		if err != nil {
+			return err
+		}
+	}
+	if p.tmpl, err = templates.Load(override); err != nil {
+		return Terminal(err)
+	}
+	return nil
+}
+
+func (r *Reconciler) render(ctx context.Context, p *pass) error {
+	c := r.cfg
+	p.opts = render.Options{
+		HTTPPort:      c.Nginx.HTTPPort,
+		HTTPSPort:     c.Nginx.HTTPSPort,
+		ListenAddress: c.Nginx.ListenAddress,
+		Webroot:       c.Certbot.Webroot,
+		SnippetsDir:   c.Nginx.SnippetsDir,
+		LiveDir:       filepath.Join(c.Certbot.ConfigDir, "live"),
+		DefaultServer: c.Nginx.DefaultServer,
+	}
+	out, err := render.Render(p.desired, p.tmpl, p.opts)
+	if err != nil {
+		return Terminal(err)
+	}
+	p.out = out
+	return nil
+}
+
+func (r *Reconciler) observeStep(ctx context.Context, p *pass) error {
+	obs, err := r.observe(p.desired)
+	if err != nil {
+		return err
+	}
+	p.obs = obs
+	p.res.Unmanaged = obs.Unmanaged
+	return nil
+}
+
+func (r *Reconciler) reloadMarker() string {
+	return filepath.Join(r.cfg.Reconcile.StateDir, "reload-pending")
+}
+
+// errNoSites guards against pruning every site because of a mistake.
+var errNoSites = errors.New("the desired state has no sites for this host; refusing to remove every managed site (set [reconcile] allow_empty = true to allow it)")
