@@ -73,7 +73,7 @@ type Result struct {
 	// ID identifies the pass in logs and records.
 	ID string
 	// Revision is the revision of the site repository the pass applied.
-	Revision         string
+	Revision          string
 	Started, Finished time.Time
 	// Sites and Skipped are the desired sites and the declared sites this
 	// host does not deploy.

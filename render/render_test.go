@@ -202,4 +202,3 @@ func BenchmarkRender(b *testing.B) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
