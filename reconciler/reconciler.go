@@ -16,29 +16,10 @@ import (
 	"github.com/sitesync/sitesync/certbot"
 	"github.com/sitesync/sitesync/config"
 	"github.com/sitesync/sitesync/render"
+	"github.com/sitesync/sitesync/source"
 	"github.com/sitesync/sitesync/state"
 	"github.com/sitesync/sitesync/templates"
 )
-
-// Checkout is a synced copy of the site repository.
-type Checkout struct {
-	// Dir is the directory holding the repository's files.
-	Dir string
-	// Revision identifies what Dir holds: a commit SHA, or a content
-	// digest for a plain directory.
-	Revision string
-}
-
-// Source fetches the site repository.
-//
-// Sync brings the checkout up to date with the remote branch and returns
-// it. The reconciler calls it once per pass and never concurrently; ctx
-// bounds the fetch. Errors must not contain credentials. An error that
-// retrying cannot fix (a branch that does not exist) should be wrapped with
-// Terminal.
-type Source interface {
-	Sync(ctx context.Context) (Checkout, error)
-}
 
 // Issuer obtains certificates.
 //
@@ -114,7 +95,7 @@ func (r *Result) Changed() bool {
 type pass struct {
 	dryRun   bool
 	res      *Result
-	checkout Checkout
+	checkout source.Checkout
 	desired  *state.Desired
 	tmpl     *template.Template
 	opts     render.Options
@@ -181,7 +162,10 @@ func newID() string {
 }
 
 func (r *Reconciler) pull(ctx context.Context, p *pass) error {
-	c, err := r.src.Sync(ctx)
+	c, err := r.src.Checkout(ctx)
+	if source.IsPermanent(err) {
+		return Terminal(err)
+	}
 	if err != nil {
 		return err
 	}

@@ -31,12 +31,7 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintln(e.stderr, "sitesync:", cerr)
 			return exitError
 		}
-		src, serr := newSource(cfg)
-		if serr != nil {
-			fmt.Fprintln(e.stderr, "sitesync:", serr)
-			return exitError
-		}
-		co, serr := src.Sync(ctx)
+		co, serr := reconciler.SourceFor(cfg).Checkout(ctx)
 		if serr != nil {
 			fmt.Fprintln(e.stderr, "sitesync:", serr)
 			return exitError

@@ -26,10 +26,7 @@ func loadConfig(e *env, path string) (*config.Config, error) {
 
 // newReconciler wires a Reconciler from the configuration.
 func newReconciler(cfg *config.Config, log *slog.Logger) (*reconciler.Reconciler, error) {
-	src, err := newSource(cfg)
-	if err != nil {
-		return nil, err
-	}
+	src := reconciler.SourceFor(cfg)
 	var issuer reconciler.Issuer
 	if len(cfg.Certbot.Command) > 0 {
 		issuer = &certbot.Certbot{

@@ -1,0 +1,541 @@
+package reconciler_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sitesync/sitesync/certbot"
+	"github.com/sitesync/sitesync/config"
+	"github.com/sitesync/sitesync/internal/testenv"
+	"github.com/sitesync/sitesync/reconciler"
+	"github.com/sitesync/sitesync/render"
+)
+
+// host is one test host: a private nginx, a site repository and the
+// configuration that ties them together.
+type host struct {
+	t     *testing.T
+	nginx *testenv.Nginx
+	repo  string
+	cfg   *config.Config
+	cb    *testenv.Certbot
+}
+
+func newHost(t *testing.T, files map[string]string) *host {
+	t.Helper()
+	n := testenv.StartNginx(t)
+	repo := testenv.NewGitRepo(t, files)
+	cfg, err := config.Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	cfg.Source.URL = repo
+	cfg.Nginx.ConfDir, cfg.Nginx.SnippetsDir = n.ConfDir, n.SnippetsDir
+	cfg.Nginx.TestCommand, cfg.Nginx.ReloadCommand = n.TestCommand, n.ReloadCommand
+	cfg.Nginx.HTTPPort, cfg.Nginx.HTTPSPort = n.HTTPPort, n.HTTPSPort
+	cfg.Nginx.ListenAddress = "127.0.0.1"
+	cfg.Certbot.Command = nil
+	cfg.Certbot.ConfigDir = filepath.Join(state, "letsencrypt")
+	cfg.Certbot.Webroot = filepath.Join(state, "acme")
+	cfg.Reconcile.StateDir = state
+	return &host{t: t, nginx: n, repo: repo, cfg: cfg}
+}
+
+// withCertbot points the host's certbot configuration at a private pebble.
+func (h *host) withCertbot(p *testenv.Pebble) {
+	h.cb = testenv.NewCertbot(h.t, p)
+	h.cfg.Certbot.Command = h.cb.Command
+	h.cfg.Certbot.ConfigDir, h.cfg.Certbot.WorkDir, h.cfg.Certbot.LogsDir = h.cb.ConfigDir, h.cb.WorkDir, h.cb.LogsDir
+	h.cfg.Certbot.Server, h.cfg.Certbot.Env = h.cb.Server, h.cb.Env
+}
+
+func (h *host) reconciler() *reconciler.Reconciler {
+	src := reconciler.SourceFor(h.cfg)
+	var issuer reconciler.Issuer
+	if h.cb != nil {
+		issuer = &certbot.Certbot{
+			Command: h.cfg.Certbot.Command, ConfigDir: h.cfg.Certbot.ConfigDir, WorkDir: h.cfg.Certbot.WorkDir,
+			LogsDir: h.cfg.Certbot.LogsDir, Server: h.cfg.Certbot.Server, Webroot: h.cfg.Certbot.Webroot,
+			Env: h.cfg.Certbot.Env, Timeout: time.Minute,
+		}
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return reconciler.New(h.cfg, src, issuer, log)
+}
+
+func (h *host) pass() (*reconciler.Result, error) {
+	h.t.Helper()
+	return h.reconciler().Reconcile(context.Background())
+}
+
+func (h *host) mustPass() *reconciler.Result {
+	h.t.Helper()
+	res, err := h.pass()
+	if err != nil {
+		h.t.Fatalf("pass: %v", err)
+	}
+	return res
+}
+
+func (h *host) commit(files map[string]string) {
+	testenv.CommitFiles(h.t, h.repo, files, "change")
+}
+
+func (h *host) confFile(name string) string { return filepath.Join(h.cfg.Nginx.ConfDir, name) }
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// backend is a test upstream that says who it is.
+func backend(t *testing.T, name string) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s host=%s", name, r.URL.Path, r.Host)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func sitesYAML(sites string) string { return "version: 1\nsites:\n" + sites }
+
+func TestConvergeServeAndStayInSync(t *testing.T) {
+	app, api := backend(t, "app"), backend(t, "api")
+	h := newHost(t, map[string]string{
+		"sites.yaml": sitesYAML(fmt.Sprintf(`
+  - name: app
+    serverNames: [app.test]
+    locations:
+      - path: /
+        proxyPass: %s
+  - name: api
+    serverNames: [api.test]
+    includes: [hdr.conf]
+    locations:
+      - path: /
+        proxyPass: %s
+  - name: moved
+    serverNames: [old.test]
+    redirect: https://new.test/
+`, app, api)),
+		"snippets/hdr.conf": "add_header X-Site-Header from-snippet;\n",
+	})
+	unmanaged := h.confFile("zz-hand-written.conf")
+	if err := os.WriteFile(unmanaged, []byte("# not ours\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	res := h.mustPass()
+	if res.Written != 6 || res.Deleted != 0 || !res.Reloaded {
+		t.Fatalf("first pass: written=%d deleted=%d reloaded=%t, want 6 files and a reload", res.Written, res.Deleted, res.Reloaded)
+	}
+	if got := h.nginx.WaitReloads(t, 1); got != 1 {
+		t.Fatalf("reloads after first pass = %d, want 1", got)
+	}
+	if code, body := h.nginx.GetEventually(t, "app.test", "/x", func(c int, b string) bool { return c == 200 }); !strings.HasPrefix(body, "app /x host=app.test") {
+		t.Fatalf("app.test: %d %q", code, body)
+	}
+	if code, body := h.nginx.Get(t, "api.test", "/y"); code != 200 || !strings.HasPrefix(body, "api /y") {
+		t.Fatalf("api.test: %d %q", code, body)
+	}
+	if code, _ := h.nginx.Get(t, "old.test", "/p?q=1"); code != 301 {
+		t.Fatalf("old.test: status %d, want 301", code)
+	}
+	if code, _ := h.nginx.Get(t, "unknown.test", "/"); code != 404 {
+		t.Fatalf("default server: status %d, want 404", code)
+	}
+	if !slicesContains(res.Unmanaged, "conf.d/zz-hand-written.conf") {
+		t.Fatalf("unmanaged = %v", res.Unmanaged)
+	}
+
+	// Nothing changed: zero writes, zero reloads.
+	res = h.mustPass()
+	if !res.Plan.Empty() || res.Written+res.Deleted+res.Issued != 0 || res.Reloaded {
+		t.Fatalf("second pass did something: %+v", res.Plan)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := h.nginx.ReloadCount(t); got != 1 {
+		t.Fatalf("reloads after no-op pass = %d, want 1", got)
+	}
+
+	// A hand edit and a deletion are reverted by the next pass, with one reload.
+	appFile, _ := os.ReadFile(h.confFile("app.conf"))
+	if err := os.WriteFile(h.confFile("app.conf"), append(appFile, "# edited\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(h.confFile("api.conf")); err != nil {
+		t.Fatal(err)
+	}
+	res = h.mustPass()
+	if res.Written != 2 || !res.Reloaded {
+		t.Fatalf("repair pass: written=%d reloaded=%t", res.Written, res.Reloaded)
+	}
+	kinds := map[reconciler.DriftKind]string{}
+	for _, d := range res.Drift {
+		kinds[d.Kind] = d.Site
+	}
+	if kinds[reconciler.DriftConfigChanged] != "app" || kinds[reconciler.DriftConfigMissing] != "api" {
+		t.Fatalf("drift = %+v", res.Drift)
+	}
+	if got, _ := os.ReadFile(h.confFile("app.conf")); string(got) != string(appFile) {
+		t.Fatal("hand edit not reverted")
+	}
+	if got := h.nginx.WaitReloads(t, 2); got != 2 {
+		t.Fatalf("reloads = %d, want 2", got)
+	}
+
+	// Removing a site from git prunes its file; the unmanaged file stays.
+	h.commit(map[string]string{"sites.yaml": sitesYAML(fmt.Sprintf(`
+  - name: app
+    serverNames: [app.test]
+    locations:
+      - path: /
+        proxyPass: %s
+`, app)), "snippets/hdr.conf": ""})
+	res = h.mustPass()
+	if res.Deleted != 3 {
+		t.Fatalf("prune pass deleted %d files, want 3 (api, moved, hdr.conf)", res.Deleted)
+	}
+	for _, gone := range []string{h.confFile("api.conf"), h.confFile("moved.conf"), filepath.Join(h.cfg.Nginx.SnippetsDir, "hdr.conf")} {
+		if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s still exists", gone)
+		}
+	}
+	if b, err := os.ReadFile(unmanaged); err != nil || string(b) != "# not ours\n" {
+		t.Fatalf("unmanaged file touched: %q, %v", b, err)
+	}
+	if code, _ := h.nginx.GetEventually(t, "api.test", "/", func(c int, _ string) bool { return c == 404 }); code != 404 {
+		t.Fatalf("pruned site still served: %d", code)
+	}
+}
+
+func TestRejectedConfigIsRolledBack(t *testing.T) {
+	app := backend(t, "app")
+	good := sitesYAML(fmt.Sprintf(`
+  - name: app
+    serverNames: [app.test]
+    locations:
+      - path: /
+        proxyPass: %s
+`, app))
+	h := newHost(t, map[string]string{"sites.yaml": good})
+	h.mustPass()
+	h.nginx.WaitReloads(t, 1)
+	before := snapshot(t, h.cfg.Nginx.ConfDir)
+
+	// Valid for sitesync, rejected by nginx: the upstream host does not
+	// resolve, and the snippet the site includes does not exist.
+	h.commit(map[string]string{"sites.yaml": good + `
+  - name: broken
+    serverNames: [broken.test]
+    includes: [missing-snippet.conf]
+    locations:
+      - path: /
+        proxyPass: http://127.0.0.1:9
+`})
+	res, err := h.pass()
+	if !errors.Is(err, reconciler.ErrConfigRejected) || !reconciler.IsTerminal(err) {
+		t.Fatalf("err = %v, want a terminal ErrConfigRejected", err)
+	}
+	if !strings.Contains(err.Error(), "missing-snippet.conf") {
+		t.Errorf("error does not carry nginx's message: %v", err)
+	}
+	if res.Reloaded {
+		t.Fatal("reloaded a rejected configuration")
+	}
+	if after := snapshot(t, h.cfg.Nginx.ConfDir); after != before {
+		t.Fatalf("conf.d changed after rollback:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := h.nginx.ReloadCount(t); got != 1 {
+		t.Fatalf("reloads = %d, want 1", got)
+	}
+	if _, err := os.Stat(filepath.Join(h.cfg.Reconcile.StateDir, "reload-pending")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("reload marker left behind after rollback")
+	}
+}
+
+func TestReloadFailureIsRetriedByTheNextPass(t *testing.T) {
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test]
+    locations:
+      - path: /
+        return: "200"
+`)})
+	good := h.cfg.Nginx.ReloadCommand
+	h.cfg.Nginx.ReloadCommand = []string{"false"}
+	if _, err := h.pass(); err == nil || reconciler.IsTerminal(err) {
+		t.Fatalf("failing reload: err = %v, want a transient error", err)
+	}
+	h.cfg.Nginx.ReloadCommand = good
+	res := h.mustPass()
+	if res.Written != 0 || !res.Reloaded {
+		t.Fatalf("retry pass: written=%d reloaded=%t, want a reload of the files already written", res.Written, res.Reloaded)
+	}
+	if code, _ := h.nginx.GetEventually(t, "a.test", "/", func(c int, _ string) bool { return c == 200 }); code != 200 {
+		t.Fatalf("a.test: %d", code)
+	}
+	if res := h.mustPass(); res.Reloaded {
+		t.Fatal("third pass reloaded again")
+	}
+}
+
+func TestRefusesToPruneEverything(t *testing.T) {
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test]
+    locations: [{path: /, return: "200"}]
+`)})
+	h.mustPass()
+	h.commit(map[string]string{"sites.yaml": "version: 1\nsites: []\n"})
+	if _, err := h.pass(); err == nil || !reconciler.IsTerminal(err) || !strings.Contains(err.Error(), "allow_empty") {
+		t.Fatalf("err = %v, want a terminal refusal naming allow_empty", err)
+	}
+	if _, err := os.Stat(h.confFile("a.conf")); err != nil {
+		t.Fatal("site pruned despite the refusal")
+	}
+	h.cfg.Reconcile.AllowEmpty = true
+	if res := h.mustPass(); res.Deleted != 1 {
+		t.Fatalf("allow_empty pass deleted %d", res.Deleted)
+	}
+}
+
+func TestUnmanagedFileWithSiteNameBlocksOnlyThatSite(t *testing.T) {
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test]
+    locations: [{path: /, return: "200"}]
+  - name: b
+    serverNames: [b.test]
+    locations: [{path: /, return: "200"}]
+`)})
+	if err := os.MkdirAll(h.cfg.Nginx.ConfDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.confFile("b.conf"), []byte("# mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.pass()
+	var se reconciler.SiteErrors
+	if !errors.As(err, &se) || se["b"] == nil || len(se) != 1 {
+		t.Fatalf("err = %v, want a site error for b only", err)
+	}
+	if b, _ := os.ReadFile(h.confFile("b.conf")); string(b) != "# mine\n" {
+		t.Fatal("unmanaged b.conf overwritten")
+	}
+	if _, err := os.Stat(h.confFile("a.conf")); err != nil || !res.Reloaded {
+		t.Fatalf("site a not converged: %v reloaded=%t", err, res.Reloaded)
+	}
+}
+
+func TestInvalidDesiredStateIsTerminalAndTouchesNothing(t *testing.T) {
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: ["a.test;evil"]
+    locations: [{path: /, return: "200"}]
+`)})
+	_, err := h.pass()
+	if err == nil || !reconciler.IsTerminal(err) || !strings.Contains(err.Error(), "sites.yaml:5:") {
+		t.Fatalf("err = %v, want terminal with sites.yaml:5:", err)
+	}
+	if entries, _ := os.ReadDir(h.cfg.Nginx.ConfDir); len(entries) != 0 {
+		t.Fatalf("conf.d touched: %v", entries)
+	}
+}
+
+func TestCertificates(t *testing.T) {
+	pebble := testenv.StartPebble(t)
+	app := backend(t, "app")
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(fmt.Sprintf(`
+  - name: app
+    serverNames: [app.test, www.app.test]
+    tls: letsencrypt
+    http2: true
+    locations:
+      - path: /
+        proxyPass: %s
+  - name: plain
+    serverNames: [plain.test]
+    locations: [{path: /, return: "200"}]
+`, app))})
+	h.withCertbot(pebble)
+
+	res := h.mustPass()
+	if res.Issued != 1 || !res.Reloaded {
+		t.Fatalf("first pass: issued=%d reloaded=%t", res.Issued, res.Reloaded)
+	}
+	if c := res.Certificates["app"]; strings.Join(c.Names, ",") != "app.test,www.app.test" {
+		t.Fatalf("certificate names = %v", c.Names)
+	}
+	// Port 80 redirects to HTTPS; HTTPS serves the app with the new certificate.
+	if code, _ := h.nginx.GetEventually(t, "app.test", "/", func(c int, _ string) bool { return c == 301 }); code != 301 {
+		t.Fatalf("http app.test: %d, want 301", code)
+	}
+	body, peer := httpsGet(t, h.nginx.HTTPSPort, "www.app.test", "/hello")
+	if !strings.HasPrefix(body, "app /hello host=www.app.test") || !slicesContains(peer, "www.app.test") {
+		t.Fatalf("https: %q served by cert for %v", body, peer)
+	}
+
+	// Second pass: certbot is not run again.
+	if res := h.mustPass(); res.Issued != 0 || !res.Plan.Empty() {
+		t.Fatalf("second pass: issued=%d plan=%v", res.Issued, res.Plan)
+	}
+
+	// A renew window wider than pebble's 5-year certificates forces renewal.
+	before, _ := certbot.Read(h.cfg.Certbot.ConfigDir, "app")
+	h.cfg.Certbot.RenewBefore.Duration = 6 * 365 * 24 * time.Hour
+	res = h.mustPass()
+	after, _ := certbot.Read(h.cfg.Certbot.ConfigDir, "app")
+	if res.Issued != 1 || !res.Reloaded || !after.NotAfter.After(before.NotAfter) && after.NotAfter.Equal(before.NotAfter) {
+		t.Fatalf("renewal: issued=%d reloaded=%t notAfter %v -> %v", res.Issued, res.Reloaded, before.NotAfter, after.NotAfter)
+	}
+	h.cfg.Certbot.RenewBefore.Duration = 30 * 24 * time.Hour
+
+	// A new name: the certificate is reissued with it.
+	h.commit(map[string]string{"sites.yaml": sitesYAML(fmt.Sprintf(`
+  - name: app
+    serverNames: [app.test, www.app.test, new.app.test]
+    tls: letsencrypt
+    locations:
+      - path: /
+        proxyPass: %s
+  - name: plain
+    serverNames: [plain.test]
+    locations: [{path: /, return: "200"}]
+`, app))})
+	res = h.mustPass()
+	if res.Issued != 1 || strings.Join(res.Certificates["app"].Names, ",") != "app.test,new.app.test,www.app.test" {
+		t.Fatalf("names change: issued=%d names=%v", res.Issued, res.Certificates["app"].Names)
+	}
+
+	// The CA becomes unreachable: a new TLS site is served over HTTP only,
+	// the site whose name changed keeps its current file, everything else
+	// converges. (Pebble forgets accounts when restarted, which a real CA
+	// does not, so the outage is a closed port instead.)
+	h.cfg.Certbot.Server = fmt.Sprintf("https://127.0.0.1:%d/dir", testenv.FreePort(t))
+	appBefore, _ := os.ReadFile(h.confFile("app.conf"))
+	h.commit(map[string]string{"sites.yaml": sitesYAML(fmt.Sprintf(`
+  - name: app
+    serverNames: [app.test, www.app.test, new.app.test, more.app.test]
+    tls: letsencrypt
+    locations:
+      - path: /
+        proxyPass: %s
+  - name: plain
+    serverNames: [plain.test]
+    locations: [{path: /, return: "201"}]
+  - name: fresh
+    serverNames: [fresh.test]
+    tls: letsencrypt
+    locations: [{path: /, return: "200"}]
+`, app))})
+	res, err := h.pass()
+	var se reconciler.SiteErrors
+	if !errors.As(err, &se) || se["fresh"] == nil || se["app"] == nil || len(se) != 2 || reconciler.IsTerminal(err) {
+		t.Fatalf("CA down: err = %v, want transient site errors for app and fresh", err)
+	}
+	if appAfter, _ := os.ReadFile(h.confFile("app.conf")); string(appAfter) != string(appBefore) {
+		t.Fatal("app.conf changed although its new certificate could not be obtained")
+	}
+	fresh, _ := os.ReadFile(h.confFile("fresh.conf"))
+	if strings.Contains(string(fresh), "ssl_certificate") || !strings.Contains(string(fresh), "server_name fresh.test") {
+		t.Fatalf("fresh.conf should be HTTP-only:\n%s", fresh)
+	}
+	if code, _ := h.nginx.GetEventually(t, "plain.test", "/", func(c int, _ string) bool { return c == 201 }); code != 201 {
+		t.Fatalf("plain.test not converged: %d", code)
+	}
+	if code, _ := h.nginx.Get(t, "fresh.test", "/"); code != 200 {
+		t.Fatalf("fresh.test over HTTP: %d", code)
+	}
+
+	// The CA is back: the next pass finishes the job.
+	h.cfg.Certbot.Server = pebble.DirectoryURL
+	res = h.mustPass()
+	if res.Issued != 2 {
+		t.Fatalf("after CA recovery issued %d, want 2", res.Issued)
+	}
+	if b, _ := os.ReadFile(h.confFile("fresh.conf")); !strings.Contains(string(b), "ssl_certificate") {
+		t.Fatal("fresh.conf not upgraded to TLS")
+	}
+	if res := h.mustPass(); !res.Plan.Empty() {
+		t.Fatalf("not in sync after recovery: %v", res.Plan)
+	}
+}
+
+// httpsGet fetches https://<host>:<port><path> from 127.0.0.1 with SNI set to
+// host and returns the body and the DNS names of the certificate served.
+func httpsGet(t *testing.T, port int, host, path string) (string, []string) {
+	t.Helper()
+	var names []string
+	client := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			Proxy: nil,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, fmt.Sprintf("127.0.0.1:%d", port))
+			},
+			TLSClientConfig: &tls.Config{
+				ServerName:         host,
+				InsecureSkipVerify: true, // pebble's chain; the names are checked below
+				VerifyConnection: func(cs tls.ConnectionState) error {
+					names = cs.PeerCertificates[0].DNSNames
+					return nil
+				},
+			},
+			DisableKeepAlives: true,
+		},
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(fmt.Sprintf("https://%s:%d%s", host, port, path))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return string(b), names
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("https get: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func snapshot(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		h, _ := render.ParseHeader(data)
+		fmt.Fprintf(&b, "%s %d %s\n", e.Name(), len(data), h.Sum)
+	}
+	return b.String()
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
