@@ -59,4 +59,3 @@ func warnRoot(log *slog.Logger) {
 func describeConfig(cfg *config.Config) string {
 	return fmt.Sprintf("config %s", cfg.Origin)
 }
-
