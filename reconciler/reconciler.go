@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"text/template"
@@ -40,6 +41,20 @@ type Reconciler struct {
 	issuer Issuer
 	log    *slog.Logger
 	now    func() time.Time
+
+	// last caches the parsed and rendered desired state of the last
+	// revision: a pass over an unchanged revision then costs observing the
+	// host, not re-parsing and re-rendering the fleet. Only the run of one
+	// pass at a time touches it.
+	last *desiredCache
+}
+
+// desiredCache is everything a pass derives from one revision alone.
+type desiredCache struct {
+	revision string
+	desired  *state.Desired
+	tmpl     *template.Template
+	out      *render.Output
 }
 
 // New returns a Reconciler. issuer may be nil, which disables certificate
@@ -175,6 +190,12 @@ func (r *Reconciler) pull(ctx context.Context, p *pass) error {
 }
 
 func (r *Reconciler) parse(ctx context.Context, p *pass) error {
+	if c := r.last; c != nil && c.revision == p.checkout.Revision && c.revision != "" {
+		p.desired, p.tmpl = c.desired, c.tmpl
+		p.res.Sites, p.res.Skipped = c.desired.Sites, c.desired.Skipped
+		return nil
+	}
+	r.last = nil
 	root, err := os.OpenRoot(p.checkout.Dir)
 	if err != nil {
 		return err
@@ -211,11 +232,18 @@ func (r *Reconciler) render(ctx context.Context, p *pass) error {
 		LiveDir:       filepath.Join(c.Certbot.ConfigDir, "live"),
 		DefaultServer: c.Nginx.DefaultServer,
 	}
+	if c := r.last; c != nil {
+		// Later steps replace entries (a site rendered without TLS), so
+		// each pass gets its own maps over the shared bytes.
+		p.out = &render.Output{Conf: maps.Clone(c.out.Conf), Snippets: maps.Clone(c.out.Snippets)}
+		return nil
+	}
 	out, err := render.Render(p.desired, p.tmpl, p.opts)
 	if err != nil {
 		return Terminal(err)
 	}
-	p.out = out
+	r.last = &desiredCache{revision: p.checkout.Revision, desired: p.desired, tmpl: p.tmpl, out: out}
+	p.out = &render.Output{Conf: maps.Clone(out.Conf), Snippets: maps.Clone(out.Snippets)}
 	return nil
 }
 
