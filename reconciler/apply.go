@@ -22,6 +22,10 @@ import (
 // command rejected; the files were put back as they were.
 var ErrConfigRejected = errors.New("nginx rejected the new configuration; every file was put back as it was")
 
+// ErrReload is wrapped by the error of a pass whose reload command failed.
+// The files are in place and valid; the next pass reloads again.
+var ErrReload = errors.New("nginx reload failed")
+
 // issue obtains the planned certificates one at a time, and adjusts the
 // file actions of the sites whose issuance failed.
 func (r *Reconciler) issue(ctx context.Context, p *pass) error {
@@ -225,6 +229,7 @@ func (r *Reconciler) test(ctx context.Context, p *pass) error {
 		return nil
 	}
 	_, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration)
+	p.res.Tested = true
 	if err == nil {
 		return nil
 	}
@@ -246,7 +251,7 @@ func (r *Reconciler) reload(ctx context.Context, p *pass) error {
 	}
 	if argv := r.cfg.Nginx.ReloadCommand; len(argv) > 0 {
 		if _, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration); err != nil {
-			return fmt.Errorf("reload: %w", err)
+			return fmt.Errorf("%w: %w", ErrReload, err)
 		}
 		p.res.Reloaded = true
 	}

@@ -88,6 +88,9 @@ type Result struct {
 	// Reloaded says whether nginx was reloaded.
 	Written, Deleted, Issued, IssueFailed int
 	Reloaded                              bool
+	// Tested says whether the test command ran (see ErrConfigRejected for
+	// its failure).
+	Tested bool
 	// SiteErrors holds the sites that did not converge.
 	SiteErrors SiteErrors
 	// Notes are things an operator should know that are not errors.
