@@ -24,10 +24,10 @@ func passResult() *reconciler.Result {
 	now := time.Now()
 	return &reconciler.Result{
 		ID: "p1", Revision: "abc", Started: now, Finished: now.Add(time.Second),
-		Sites: []state.Site{{Name: "app", TLS: state.TLSLetsEncrypt}, {Name: "docs", TLS: state.TLSNone}},
+		Sites:        []state.Site{{Name: "app", TLS: state.TLSLetsEncrypt}, {Name: "docs", TLS: state.TLSNone}},
 		Certificates: map[string]certbot.Cert{"app": {NotAfter: now.Add(90 * 24 * time.Hour)}},
-		Drift: []reconciler.Drift{{Site: "docs", Kind: reconciler.DriftConfigChanged}, {Site: "gone", Kind: reconciler.DriftConfigOrphaned}},
-		Written: 1, Deleted: 1, Issued: 1, Reloaded: true, Tested: true, Unmanaged: []string{"conf.d/x.conf"},
+		Drift:        []reconciler.Drift{{Site: "docs", Kind: reconciler.DriftConfigChanged}, {Site: "gone", Kind: reconciler.DriftConfigOrphaned}},
+		Written:      1, Deleted: 1, Issued: 1, Reloaded: true, Tested: true, Unmanaged: []string{"conf.d/x.conf"},
 	}
 }
 
