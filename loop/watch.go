@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"crypto/sha256"
 	"context"
 	"errors"
 	"fmt"
@@ -25,31 +26,27 @@ type WatchOptions struct {
 	LiveDir string
 	// Debounce is how long to wait for more events before triggering [1s].
 	Debounce time.Duration
-	// Grace is how long after a pass events on the files it wrote are
-	// still taken for its own [2s].
-	Grace time.Duration
 }
 
 // Watch triggers a pass when someone edits, deletes or adds a file in the
 // watched directories, debounced. The loop's own writes do not trigger
-// passes: events on files a pass wrote or deleted, arriving during the pass
-// or within the grace period after it, and events in the live directory
-// during a pass (certbot is run by the pass) are ignored. Directories that
-// do not exist yet are picked up after a later pass creates them. Watch
-// blocks until ctx is done.
+// passes: an event on a file the last pass wrote or deleted is ignored when
+// the file still is exactly what the pass left (same bytes, or still
+// absent), so a hand edit right after a pass is seen while the pass's own
+// events are not; events in the live directory during a pass (certbot is
+// run by the pass) are ignored too. Directories that do not exist yet are
+// picked up after a later pass creates them. Watch blocks until ctx is
+// done.
 func (l *Loop) Watch(ctx context.Context, o WatchOptions) error {
 	if o.Debounce <= 0 {
 		o.Debounce = time.Second
-	}
-	if o.Grace <= 0 {
-		o.Grace = 2 * time.Second
 	}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
 	defer fw.Close()
-	w := &watcher{l: l, fw: fw, o: o, watched: map[string]bool{}, suppress: map[string]time.Time{}, again: make(chan struct{}, 1)}
+	w := &watcher{l: l, fw: fw, o: o, watched: map[string]bool{}, own: map[string]ownFile{}, again: make(chan struct{}, 1)}
 	w.addMissing()
 	l.mu.Lock()
 	l.afterPass = append(l.afterPass, w.passDone)
@@ -90,9 +87,29 @@ type watcher struct {
 
 	mu       sync.Mutex
 	watched  map[string]bool
-	suppress map[string]time.Time // path → ignore events until
-	during   []string             // paths changed during a pass, judged when it ends
-	again    chan struct{}        // look for directories that appeared
+	own      map[string]ownFile // what the last pass left at each path it touched
+	during   []string           // paths changed during a pass, judged when it ends
+	again    chan struct{}      // look for directories that appeared
+}
+
+// ownFile is what a pass left at a path: these bytes, or no file.
+type ownFile struct {
+	sum    [sha256.Size]byte
+	exists bool
+}
+
+// isOwn reports whether path still holds exactly what the last pass left.
+// Called with w.mu held.
+func (w *watcher) isOwn(path string) bool {
+	want, ok := w.own[path]
+	if !ok {
+		return false
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return !want.exists
+	}
+	return err == nil && want.exists && sha256.Sum256(b) == want.sum
 }
 
 // addMissing starts watching the directories that exist now.
@@ -145,16 +162,13 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 	if w.watched[ev.Name] && ev.Has(fsnotify.Remove) {
 		delete(w.watched, ev.Name)
 	}
-	if until, ok := w.suppress[ev.Name]; ok && time.Now().Before(until) {
-		return false
-	}
 	if w.l.Running() {
 		if !inLive {
 			w.during = append(w.during, ev.Name)
 		}
 		return false
 	}
-	return true
+	return !w.isOwn(ev.Name)
 }
 
 func (w *watcher) signalRecheck() {
@@ -164,11 +178,10 @@ func (w *watcher) signalRecheck() {
 	}
 }
 
-// passDone learns which files the pass wrote, and judges the events that
-// arrived while it ran.
+// passDone learns what the pass left in the files it touched, and judges
+// the events that arrived while it ran.
 func (w *watcher) passDone(res *reconciler.Result) {
-	until := time.Now().Add(w.o.Grace)
-	own := map[string]bool{}
+	own := map[string]ownFile{}
 	if res != nil {
 		for _, a := range res.Plan {
 			if a.Kind != reconciler.ActionWrite && a.Kind != reconciler.ActionDelete {
@@ -178,21 +191,20 @@ func (w *watcher) passDone(res *reconciler.Result) {
 			if a.Dir == reconciler.DirSnippets {
 				dir = w.o.SnippetsDir
 			}
-			own[filepath.Join(dir, a.Name)] = true
+			f := ownFile{exists: a.Kind == reconciler.ActionWrite}
+			if f.exists {
+				f.sum = sha256.Sum256(a.New)
+			}
+			own[filepath.Join(dir, a.Name)] = f
 		}
 	}
 	w.mu.Lock()
-	for p := range w.suppress {
-		if time.Now().After(w.suppress[p]) {
-			delete(w.suppress, p)
-		}
-	}
-	for p := range own {
-		w.suppress[p] = until
+	if res != nil && res.Written+res.Deleted > 0 {
+		w.own = own
 	}
 	foreign := false
 	for _, p := range w.during {
-		if !own[p] {
+		if !w.isOwn(p) {
 			foreign = true
 		}
 	}

@@ -246,6 +246,11 @@ func (r *Reconciler) test(ctx context.Context, p *pass) error {
 
 // reload runs the reload command once if anything changed.
 func (r *Reconciler) reload(ctx context.Context, p *pass) error {
+	if p.touched {
+		if err := r.saveInventory(p); err != nil {
+			return fmt.Errorf("record managed files: %w", err)
+		}
+	}
 	if !p.needsReload() {
 		return nil
 	}

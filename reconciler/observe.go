@@ -29,6 +29,7 @@ type Observed struct {
 	ReloadPending bool
 
 	unmanaged map[string]bool // "dir/name"
+	inventory inventory
 }
 
 // observe reads the managed directories, the certificates of the desired
@@ -36,6 +37,9 @@ type Observed struct {
 func (r *Reconciler) observe(d *state.Desired) (*Observed, error) {
 	o := &Observed{unmanaged: map[string]bool{}, Certs: map[string]certbot.Cert{}}
 	var err error
+	if o.inventory, err = r.loadInventory(); err != nil {
+		return nil, fmt.Errorf("observe: %w", err)
+	}
 	if o.Conf, err = r.readManaged(r.cfg.Nginx.ConfDir, DirConf, o); err != nil {
 		return nil, err
 	}
@@ -92,6 +96,11 @@ func (r *Reconciler) readManaged(dir string, label Dir, o *Observed) (map[string
 			return nil, fmt.Errorf("observe %s: %w", label, err)
 		}
 		if h, ok := render.ParseHeader(b); ok && h.Name == managedName(h, name) {
+			files[name] = b
+			continue
+		}
+		if o.inventory[string(label)+"/"+name] {
+			// Ours, rewritten by hand without the marker.
 			files[name] = b
 			continue
 		}

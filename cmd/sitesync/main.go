@@ -52,6 +52,10 @@ func commands() []cmd {
 		{"validate", "check a desired-state file and exit 0 (valid) or 1 (invalid)", cmdValidate},
 		{"plan", "show what apply would do; exit 0 in sync, 2 changes pending, 1 error", cmdPlan},
 		{"apply", "converge the host once; exit 0 converged, 1 error", cmdApply},
+		{"run", "run the webhook receiver, the reconcile loop and the metrics listener", cmdRun},
+		{"webhook", "run only the webhook receiver (with [broker] url)", cmdWebhook},
+		{"reconcile", "run only the reconcile loop (with [broker] url)", cmdReconcile},
+		{"status", "print each site's state (from the running service, else a dry run); --json for scripts", cmdStatus},
 		{"version", "print the version", cmdVersion},
 	}
 }

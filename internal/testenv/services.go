@@ -59,11 +59,25 @@ func PostgresURL(t testing.TB, addr string) string {
 // RabbitMQURL creates a fresh vhost in the machine's RabbitMQ, deletes it
 // on cleanup, and returns an amqp URL for it. addr overrides the server
 // address ("" = RabbitMQAddr). The test holds a shared lock on the broker
-// until cleanup, so a test that restarts the broker (see LockBrokerExclusive)
+// until cleanup, so a test that restarts the broker (see RabbitMQURLExclusive)
 // never runs at the same time.
 func RabbitMQURL(t testing.TB, addr string) string {
 	t.Helper()
 	lockBroker(t, syscall.LOCK_SH)
+	return newVhost(t, addr)
+}
+
+// RabbitMQURLExclusive is RabbitMQURL for a test that stops and starts the
+// broker: it waits until no other test (in any package) uses the machine's
+// RabbitMQ through RabbitMQURL and keeps it to itself until cleanup.
+func RabbitMQURLExclusive(t testing.TB) string {
+	t.Helper()
+	lockBroker(t, syscall.LOCK_EX)
+	return newVhost(t, "")
+}
+
+func newVhost(t testing.TB, addr string) string {
+	t.Helper()
 	ctl := RequireTool(t, "rabbitmqctl")
 	vhost := randomName("sitesync-test-")
 	for _, args := range [][]string{
@@ -80,11 +94,6 @@ func RabbitMQURL(t testing.TB, addr string) string {
 	}
 	return "amqp://guest:guest@" + addr + "/" + url.PathEscape(vhost)
 }
-
-// LockBrokerExclusive waits until no other test (in any package) uses the
-// machine's RabbitMQ through RabbitMQURL and keeps it to itself until
-// cleanup: for tests that stop and start the broker.
-func LockBrokerExclusive(t testing.TB) { lockBroker(t, syscall.LOCK_EX) }
 
 func lockBroker(t testing.TB, how int) {
 	t.Helper()
