@@ -1,8 +1,8 @@
 package loop
 
 import (
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -85,11 +85,11 @@ type watcher struct {
 	fw *fsnotify.Watcher
 	o  WatchOptions
 
-	mu       sync.Mutex
-	watched  map[string]bool
-	own      map[string]ownFile // what the last pass left at each path it touched
-	during   []string           // paths changed during a pass, judged when it ends
-	again    chan struct{}      // look for directories that appeared
+	mu      sync.Mutex
+	watched map[string]bool
+	own     map[string]ownFile // what the last pass left at each path it touched
+	during  []string           // paths changed during a pass, judged when it ends
+	again   chan struct{}      // look for directories that appeared
 }
 
 // ownFile is what a pass left at a path: these bytes, or no file.

@@ -57,7 +57,9 @@ func (o outbox) PendingOutbox(ctx context.Context, limit int) ([]broker.Pending,
 	return out, nil
 }
 
-func (o outbox) MarkSent(ctx context.Context, ids ...int64) error    { return o.s.MarkSent(ctx, ids...) }
-func (o outbox) MarkAttempt(ctx context.Context, ids ...int64) error { return o.s.MarkAttempt(ctx, ids...) }
+func (o outbox) MarkSent(ctx context.Context, ids ...int64) error { return o.s.MarkSent(ctx, ids...) }
+func (o outbox) MarkAttempt(ctx context.Context, ids ...int64) error {
+	return o.s.MarkAttempt(ctx, ids...)
+}
 
 func listenTCP(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
