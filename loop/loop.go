@@ -72,6 +72,11 @@ type Options struct {
 	// BackoffMin and BackoffMax bound the retry delay after a transient
 	// failure [1s, 5m].
 	BackoffMin, BackoffMax time.Duration
+	// Settle is how long the loop waits for triggers to stop arriving
+	// before it starts a pass [200ms], and MaxSettle the longest it waits
+	// [2s]: a burst of pushes becomes one pass, not one per push. Startup,
+	// timer and retry triggers do not wait.
+	Settle, MaxSettle time.Duration
 	// OnPass, if set, is called after every pass, from the loop's
 	// goroutine, before the pass's triggers are acknowledged.
 	OnPass func(ctx context.Context, p Pass)
@@ -108,6 +113,12 @@ func New(r Reconciler, opts Options, log *slog.Logger) *Loop {
 	}
 	if opts.BackoffMax <= 0 {
 		opts.BackoffMax = 5 * time.Minute
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = 200 * time.Millisecond
+	}
+	if opts.MaxSettle <= 0 {
+		opts.MaxSettle = 2 * time.Second
 	}
 	return &Loop{r: r, opts: opts, log: log, wake: make(chan struct{}, 1)}
 }
@@ -156,6 +167,9 @@ func (l *Loop) Run(ctx context.Context) error {
 			l.Trigger(Trigger{Source: SourceRetry})
 			continue
 		}
+		if !l.settle(ctx) {
+			return nil
+		}
 		l.mu.Lock()
 		batch := l.pending
 		l.pending = nil
@@ -190,6 +204,32 @@ func (l *Loop) Run(ctx context.Context) error {
 			backoff = l.nextBackoff(backoff)
 			retry = time.After(l.jittered(backoff))
 			l.log.Warn("pass failed; retrying", "pass", p.Result.ID, "in", backoff.Round(time.Millisecond), "err", p.Err)
+		}
+	}
+}
+
+// settle waits until no trigger arrived for Settle, or MaxSettle passed,
+// unless a pending trigger needs no waiting. It returns false when ctx is
+// done.
+func (l *Loop) settle(ctx context.Context) bool {
+	deadline := time.Now().Add(l.opts.MaxSettle)
+	seen := -1
+	for {
+		l.mu.Lock()
+		n := len(l.pending)
+		urgent := slices.ContainsFunc(l.pending, func(t Trigger) bool {
+			return t.Source == SourceStartup || t.Source == SourceTimer || t.Source == SourceRetry
+		})
+		l.mu.Unlock()
+		if n == 0 || urgent || n == seen || !time.Now().Before(deadline) {
+			return true
+		}
+		seen = n
+		wait := min(l.opts.Settle, time.Until(deadline))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
 		}
 	}
 }

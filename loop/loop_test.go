@@ -222,3 +222,27 @@ func TestWatchIgnoresOwnWritesAndSeesOthers(t *testing.T) {
 		t.Fatal("certificate change did not trigger a pass")
 	}
 }
+
+// TestTriggersSpreadOverTimeSettleIntoOnePass sends 1,000 triggers over
+// about half a second, as a burst of webhook deliveries arrives, while the
+// loop is idle: they must become one pass.
+func TestTriggersSpreadOverTimeSettleIntoOnePass(t *testing.T) {
+	f := &fakeReconciler{done: make(chan int, 100)}
+	l := New(f, Options{Interval: time.Hour}, quiet())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	<-f.done // startup
+	var acked atomic.Int64
+	for i := range 1000 {
+		l.Trigger(Trigger{Source: SourceWebhook, Ack: func() { acked.Add(1) }})
+		if i%10 == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(t, "1000 acks", func() bool { return acked.Load() == 1000 })
+	time.Sleep(300 * time.Millisecond)
+	if n := f.count(); n != 2 {
+		t.Fatalf("passes = %d, want 2 (startup + one for the burst)", n)
+	}
+}

@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,7 +127,7 @@ func (s *svc) start(ro role) {
 	s.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(s.log, nil))
+	log := s.logger()
 	go func() { s.done <- runService(ctx, s.cfg, ro, log, prometheus.NewRegistry()) }()
 	s.t.Cleanup(func() {
 		s.stop()
@@ -135,6 +137,8 @@ func (s *svc) start(ro role) {
 	})
 	s.waitReady()
 }
+
+func (s *svc) logger() *slog.Logger { return slog.New(slog.NewTextHandler(s.log, nil)) }
 
 func (s *svc) stop() {
 	if s.cancel == nil {
@@ -250,12 +254,16 @@ func TestRunEndToEnd(t *testing.T) {
 	})
 
 	// The exposition passes promtool and shows the drift that was repaired.
-	resp, err := http.Get(s.url(s.cfg.Metrics.Listen, "/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exposition, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	var exposition []byte
+	eventually(t, 10*time.Second, "the repair pass to be in the metrics", func() bool {
+		resp, err := http.Get(s.url(s.cfg.Metrics.Listen, "/metrics"))
+		if err != nil {
+			return false
+		}
+		exposition, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return bytes.Contains(exposition, []byte(`sitesync_drift_total{kind="config_changed"} 1`))
+	})
 	cmd := exec.Command(testenv.RequireTool(t, "promtool"), "check", "metrics")
 	cmd.Stdin = bytes.NewReader(exposition)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -308,4 +316,48 @@ func TestRunEndToEnd(t *testing.T) {
 	if !found {
 		t.Fatalf("no recorded pass applied %s for delivery d-1: %+v", sha, passes)
 	}
+}
+
+// TestRunReportsCommitStatus checks the commit statuses a pushed commit
+// gets, against a local server standing in for the GitHub API.
+func TestRunReportsCommitStatus(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		calls = append(calls, r.URL.Path+" "+body["state"]+" "+body["context"]+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer api.Close()
+	s := newSvc(t, "", "")
+	tokenFile := filepath.Join(t.TempDir(), "gh-token")
+	if err := os.WriteFile(tokenFile, []byte("gh-test-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.cfg.GitHub.TokenFile, s.cfg.GitHub.APIURL, s.cfg.GitHub.Context = tokenFile, api.URL, "sitesync/test"
+	s.start(role{webhook: true, reconcile: true})
+
+	sha := testenv.CommitFiles(t, s.repo, map[string]string{"sites.yaml": siteYAML("one", "two")}, "add two")
+	if code := s.push("gh-1", sha); code != http.StatusAccepted {
+		t.Fatalf("push: %d", code)
+	}
+	path := "/repos/org/sites/statuses/" + sha
+	eventually(t, 15*time.Second, "pending then success statuses", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(calls, path+" pending sitesync/test Bearer gh-test-token") &&
+			slices.Contains(calls, path+" success sitesync/test Bearer gh-test-token")
+	})
+
+	// A broken commit gets a failure status.
+	bad := testenv.CommitFiles(t, s.repo, map[string]string{"sites.yaml": "version: 1\nsites:\n  - name: Bad\n"}, "break it")
+	s.push("gh-2", bad)
+	eventually(t, 15*time.Second, "a failure status on the broken commit", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(calls, "/repos/org/sites/statuses/"+bad+" failure sitesync/test Bearer gh-test-token")
+	})
 }
