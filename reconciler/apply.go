@@ -111,14 +111,18 @@ func (p *pass) site(name string) *state.Site {
 // undoEntry restores one file: its bytes before the pass, or its absence.
 type undoEntry struct {
 	path    string
+	site    string
 	old     []byte
 	existed bool
+	deleted bool // the pass deleted the file (else wrote it)
 }
 
-// write applies the planned file actions. Cancellation is not honoured
-// once the first file is written: the write, test and reload steps run to
-// completion (bounded by the command timeouts) so that a pass never
-// leaves a half-applied directory behind.
+// write applies the planned file actions: it journals what every file held,
+// then replaces the files atomically (temporary file in the same
+// directory, fsync, rename). Cancellation is not honoured once the first
+// file is written: the write, test and reload steps run to completion
+// (bounded by the command timeouts) so that a pass never leaves a
+// half-applied directory behind; a crash is recovered from the journal.
 func (r *Reconciler) write(ctx context.Context, p *pass) error {
 	var files []Action
 	for _, a := range p.res.Plan {
@@ -137,20 +141,24 @@ func (r *Reconciler) write(ctx context.Context, p *pass) error {
 			return err
 		}
 	}
-	if err := os.WriteFile(r.reloadMarker(), []byte(p.res.ID+"\n"), 0o644); err != nil {
-		return fmt.Errorf("mark reload pending: %w", err)
-	}
-	p.touched = true
 	for _, a := range files {
+		p.undo = append(p.undo, undoEntry{path: r.path(a), site: a.Site, old: a.Old, existed: a.Old != nil, deleted: a.Kind == ActionDelete})
+	}
+	if err := r.writeJournal(p); err != nil {
+		p.undo = nil
+		return err
+	}
+	p.wroteJournal = true
+	r.crashPoint("journal-written")
+	p.touched = true
+	for i, a := range files {
 		path := r.path(a)
-		p.undo = append(p.undo, undoEntry{path: path, old: a.Old, existed: a.Old != nil})
 		var err error
 		if a.Kind == ActionWrite {
 			err = renameio.WriteFile(path, a.New, 0o644, renameio.WithTempDir(filepath.Dir(path)))
 			p.res.Written++
 		} else {
-			err = os.Remove(path)
-			if errors.Is(err, fs.ErrNotExist) {
+			if err = os.Remove(path); errors.Is(err, fs.ErrNotExist) {
 				err = nil
 			}
 			p.res.Deleted++
@@ -162,6 +170,7 @@ func (r *Reconciler) write(ctx context.Context, p *pass) error {
 			}
 			return err
 		}
+		r.crashPoint(fmt.Sprintf("after-write-%d", i+1))
 	}
 	return r.syncDirs()
 }
@@ -173,28 +182,25 @@ func (r *Reconciler) path(a Action) string {
 	return filepath.Join(r.cfg.Nginx.ConfDir, a.Name)
 }
 
-// rollback puts every file the pass touched back as it was, newest first.
+// rollback puts every file the pass touched back as it was, newest first,
+// and clears the journal once that succeeded (otherwise the next pass
+// retries from it).
 func (r *Reconciler) rollback(p *pass) error {
 	var errs []error
 	for i := len(p.undo) - 1; i >= 0; i-- {
 		u := p.undo[i]
-		var err error
-		if u.existed {
-			err = renameio.WriteFile(u.path, u.old, 0o644, renameio.WithTempDir(filepath.Dir(u.path)))
-		} else if err = os.Remove(u.path); errors.Is(err, fs.ErrNotExist) {
-			err = nil
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("roll back %s: %w", u.path, err))
+		if err := restoreFile(u.path, u.existed, u.old); err != nil {
+			errs = append(errs, fmt.Errorf("roll back: %w", err))
 		}
 	}
 	p.undo = nil
+	p.touched = false
 	p.res.Written, p.res.Deleted = 0, 0
 	if err := r.syncDirs(); err != nil {
 		errs = append(errs, err)
 	}
-	if len(errs) == 0 && !p.obs.ReloadPending {
-		if err := os.Remove(r.reloadMarker()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if len(errs) == 0 {
+		if err := r.clearJournal(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -221,45 +227,96 @@ func (p *pass) needsReload() bool {
 	return p.touched || p.res.Issued > 0 || p.obs.ReloadPending
 }
 
-// test runs the test command when nginx is about to be reloaded, and rolls
-// the pass's writes back when it fails.
+// test runs the test command when nginx is about to be reloaded. When
+// nginx rejects a file this pass wrote for a site, that site alone is put
+// back (held at its last version that passed) and the test runs again, so
+// one bad site never blocks the others. A failure that cannot be pinned on
+// a site puts every file back.
 func (r *Reconciler) test(ctx context.Context, p *pass) error {
 	argv := r.cfg.Nginx.TestCommand
 	if len(argv) == 0 || !p.needsReload() {
-		return nil
+		return r.settle(p)
 	}
-	_, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration)
-	p.res.Tested = true
-	if err == nil {
-		return nil
+	r.crashPoint("before-test")
+	for {
+		_, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration)
+		p.res.Tested = true
+		if err == nil {
+			break
+		}
+		if !p.touched {
+			// Nothing of ours changed: the configuration on disk was
+			// already broken (by someone else) before this pass.
+			return fmt.Errorf("nginx rejects the configuration on disk, which this pass did not change: %w", err)
+		}
+		site, msg, ok := p.attribute(err)
+		if !ok {
+			rejected := fmt.Errorf("%w (the failure is not in a site's file, so nothing was applied): %w", ErrConfigRejected, err)
+			if rerr := r.rollback(p); rerr != nil {
+				return errors.Join(rejected, rerr)
+			}
+			return Terminal(rejected)
+		}
+		var rendered []byte
+		for _, a := range p.res.Plan {
+			if a.Site == site && a.Kind == ActionWrite && a.Dir == DirConf {
+				rendered = a.New
+			}
+		}
+		q := quarantined{Sum: sum(rendered), Error: msg, Since: r.now(), Revision: p.res.Revision}
+		p.obs.quarantine[site] = q
+		p.quarantineChanged = true
+		r.failSite(p, site, quarantineError(q))
+		r.log.Warn("nginx rejects a site: holding it at its last good version", "pass", p.res.ID, "site", site, "nginx", msg)
+		if err := r.revertSite(p, site); err != nil {
+			return err
+		}
+		if len(p.undo) == 0 {
+			p.touched = false
+			break
+		}
+	}
+	r.crashPoint("after-test")
+	return r.settle(p)
+}
+
+// settle records that the pass's files are final: a reload is owed, the
+// inventory and quarantine are updated, and the journal is no longer
+// needed.
+func (r *Reconciler) settle(p *pass) error {
+	if p.quarantineChanged {
+		if err := r.saveQuarantine(p.obs.quarantine); err != nil {
+			return fmt.Errorf("record quarantine: %w", err)
+		}
 	}
 	if !p.touched {
-		// Nothing of ours changed: the configuration on disk was already
-		// broken (by someone else) before this pass. Do not reload it.
-		return fmt.Errorf("nginx rejects the configuration on disk, which this pass did not change: %w", err)
+		if len(p.undo) == 0 && p.journaled() {
+			return r.clearJournal()
+		}
+		return nil
 	}
-	if rerr := r.rollback(p); rerr != nil {
-		return errors.Join(fmt.Errorf("%w: %w", ErrConfigRejected, err), rerr)
+	if err := os.WriteFile(r.reloadMarker(), []byte(p.res.ID+"\n"), 0o644); err != nil {
+		return fmt.Errorf("mark reload pending: %w", err)
 	}
-	return Terminal(fmt.Errorf("%w: %w", ErrConfigRejected, err))
+	if err := r.saveInventory(p); err != nil {
+		return fmt.Errorf("record managed files: %w", err)
+	}
+	return r.clearJournal()
 }
 
 // reload runs the reload command once if anything changed.
 func (r *Reconciler) reload(ctx context.Context, p *pass) error {
-	if p.touched {
-		if err := r.saveInventory(p); err != nil {
-			return fmt.Errorf("record managed files: %w", err)
-		}
-	}
 	if !p.needsReload() {
 		return nil
 	}
+	r.crashPoint("before-reload")
 	if argv := r.cfg.Nginx.ReloadCommand; len(argv) > 0 {
 		if _, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration); err != nil {
 			return fmt.Errorf("%w: %w", ErrReload, err)
 		}
 		p.res.Reloaded = true
 	}
+	r.crashPoint("after-reload")
 	if err := os.Remove(r.reloadMarker()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

@@ -89,6 +89,10 @@ func (r *Reconciler) plan(ctx context.Context, p *pass) error {
 			res.Drift = append(res.Drift, Drift{Site: site, Kind: DriftConfigOrphaned, Path: string(g.dir) + "/" + name})
 		}
 	}
+	p.res.Plan = plan
+	p.quarantineChanged = r.holdQuarantined(p)
+	plan = p.res.Plan
+
 	// A site that cannot be written gets no certificate either.
 	plan = slices.DeleteFunc(plan, func(a Action) bool {
 		_, failed := res.SiteErrors[a.Site]

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,10 +151,10 @@ func TestConvergeServeAndStayInSync(t *testing.T) {
 	if code, body := h.nginx.GetEventually(t, "app.test", "/x", func(c int, b string) bool { return c == 200 }); !strings.HasPrefix(body, "app /x host=app.test") {
 		t.Fatalf("app.test: %d %q", code, body)
 	}
-	if code, body := h.nginx.Get(t, "api.test", "/y"); code != 200 || !strings.HasPrefix(body, "api /y") {
+	if code, body := h.nginx.GetEventually(t, "api.test", "/y", func(c int, _ string) bool { return c == 200 }); code != 200 || !strings.HasPrefix(body, "api /y") {
 		t.Fatalf("api.test: %d %q", code, body)
 	}
-	if code, _ := h.nginx.Get(t, "old.test", "/p?q=1"); code != 301 {
+	if code, _ := h.nginx.GetEventually(t, "old.test", "/p?q=1", func(c int, _ string) bool { return c == 301 }); code != 301 {
 		t.Fatalf("old.test: status %d, want 301", code)
 	}
 	if code, _ := h.nginx.Get(t, "unknown.test", "/"); code != 404 {
@@ -224,49 +225,102 @@ func TestConvergeServeAndStayInSync(t *testing.T) {
 	}
 }
 
-func TestRejectedConfigIsRolledBack(t *testing.T) {
+func TestQuarantineHoldsOnlyTheBadSites(t *testing.T) {
+	app := backend(t, "app")
+	site := func(name, extra string) string {
+		return fmt.Sprintf("\n  - name: %s\n    serverNames: [%s.test]\n%s    locations:\n      - path: /\n        proxyPass: %s\n", name, name, extra, app)
+	}
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(site("a", "") + site("c", ""))})
+	h.mustPass()
+	h.nginx.WaitReloads(t, 1)
+	cBefore, _ := os.ReadFile(h.confFile("c.conf"))
+
+	// a changes for the better; b is new and broken; c gets a broken change.
+	// Both pass sitesync's validation and fail nginx -t (a snippet that does
+	// not exist).
+	broken := "    includes: [missing-snippet.conf]\n"
+	h.commit(map[string]string{"sites.yaml": sitesYAML(site("a", "    clientMaxBodySize: 5m\n") + site("b", broken) + site("c", broken))})
+	res, err := h.pass()
+	var se reconciler.SiteErrors
+	if !errors.As(err, &se) || len(se) != 2 || !errors.Is(se["b"], reconciler.ErrQuarantined) || !errors.Is(se["c"], reconciler.ErrQuarantined) || !reconciler.IsTerminal(err) {
+		t.Fatalf("err = %v, want b and c quarantined (terminal)", err)
+	}
+	if !strings.Contains(se["c"].Error(), "missing-snippet.conf") {
+		t.Errorf("quarantine error lacks nginx's message: %v", se["c"])
+	}
+	if !res.Reloaded {
+		t.Fatal("the good change was not reloaded")
+	}
+	if got, _ := os.ReadFile(h.confFile("a.conf")); !strings.Contains(string(got), "client_max_body_size 5m") {
+		t.Fatal("a did not converge")
+	}
+	if _, err := os.Stat(h.confFile("b.conf")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("b, which never passed, is on disk")
+	}
+	if got, _ := os.ReadFile(h.confFile("c.conf")); string(got) != string(cBefore) {
+		t.Fatal("c is not held at its last good version")
+	}
+	if got := h.nginx.WaitReloads(t, 2); got != 2 {
+		t.Fatalf("reloads = %d, want 2", got)
+	}
+	if out, err := exec.Command(h.nginx.TestCommand[0], h.nginx.TestCommand[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("conf.d fails nginx -t after quarantine: %v\n%s", err, out)
+	}
+
+	// The same commit again: nothing is written or tested again, the sites
+	// stay held.
+	res, err = h.pass()
+	if !errors.As(err, &se) || len(se) != 2 || res.Written != 0 || res.Tested || res.Reloaded {
+		t.Fatalf("second pass: err=%v written=%d tested=%t reloaded=%t", err, res.Written, res.Tested, res.Reloaded)
+	}
+
+	// A commit that fixes c clears its quarantine; b stays held.
+	h.commit(map[string]string{"sites.yaml": sitesYAML(site("a", "    clientMaxBodySize: 5m\n") + site("b", broken) + site("c", "    clientMaxBodySize: 1m\n"))})
+	res, err = h.pass()
+	if !errors.As(err, &se) || len(se) != 1 || se["b"] == nil {
+		t.Fatalf("after fixing c: err = %v, want only b held", err)
+	}
+	if got, _ := os.ReadFile(h.confFile("c.conf")); !strings.Contains(string(got), "client_max_body_size 1m") {
+		t.Fatal("fixed c not applied")
+	}
+}
+
+func TestUnattributableRejectionAppliesNothing(t *testing.T) {
 	app := backend(t, "app")
 	good := sitesYAML(fmt.Sprintf(`
   - name: app
     serverNames: [app.test]
+    includes: [shared.conf]
     locations:
       - path: /
         proxyPass: %s
 `, app))
-	h := newHost(t, map[string]string{"sites.yaml": good})
+	h := newHost(t, map[string]string{"sites.yaml": good, "snippets/shared.conf": "add_header X-A a;\n"})
 	h.mustPass()
 	h.nginx.WaitReloads(t, 1)
-	before := snapshot(t, h.cfg.Nginx.ConfDir)
+	before := snapshot(t, h.cfg.Nginx.ConfDir) + snapshot(t, h.cfg.Nginx.SnippetsDir)
 
-	// Valid for sitesync, rejected by nginx: the upstream host does not
-	// resolve, and the snippet the site includes does not exist.
-	h.commit(map[string]string{"sites.yaml": good + `
-  - name: broken
-    serverNames: [broken.test]
-    includes: [missing-snippet.conf]
-    locations:
-      - path: /
-        proxyPass: http://127.0.0.1:9
-`})
+	// A broken shared snippet, and a good change to the site: nginx names
+	// the snippet, which belongs to no site, so nothing is applied.
+	h.commit(map[string]string{"snippets/shared.conf": "add_header X-A a\n", "sites.yaml": strings.Replace(good, "proxyPass", "websocket: true\n        proxyPass", 1)})
 	res, err := h.pass()
-	if !errors.Is(err, reconciler.ErrConfigRejected) || !reconciler.IsTerminal(err) {
-		t.Fatalf("err = %v, want a terminal ErrConfigRejected", err)
+	if !errors.Is(err, reconciler.ErrConfigRejected) || !reconciler.IsTerminal(err) || !strings.Contains(err.Error(), "nothing was applied") {
+		t.Fatalf("err = %v, want a terminal ErrConfigRejected saying nothing was applied", err)
 	}
-	if !strings.Contains(err.Error(), "missing-snippet.conf") {
-		t.Errorf("error does not carry nginx's message: %v", err)
+	if res.Reloaded || res.Written != 0 {
+		t.Fatalf("reloaded=%t written=%d after a rejected configuration", res.Reloaded, res.Written)
 	}
-	if res.Reloaded {
-		t.Fatal("reloaded a rejected configuration")
-	}
-	if after := snapshot(t, h.cfg.Nginx.ConfDir); after != before {
-		t.Fatalf("conf.d changed after rollback:\nbefore:\n%s\nafter:\n%s", before, after)
+	if after := snapshot(t, h.cfg.Nginx.ConfDir) + snapshot(t, h.cfg.Nginx.SnippetsDir); after != before {
+		t.Fatalf("files changed after rollback:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if got := h.nginx.ReloadCount(t); got != 1 {
 		t.Fatalf("reloads = %d, want 1", got)
 	}
-	if _, err := os.Stat(filepath.Join(h.cfg.Reconcile.StateDir, "reload-pending")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("reload marker left behind after rollback")
+	for _, f := range []string{"reload-pending", "journal.json"} {
+		if _, err := os.Stat(filepath.Join(h.cfg.Reconcile.StateDir, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind after rollback", f)
+		}
 	}
 }
 
@@ -460,7 +514,7 @@ func TestCertificates(t *testing.T) {
 	if code, _ := h.nginx.GetEventually(t, "plain.test", "/", func(c int, _ string) bool { return c == 201 }); code != 201 {
 		t.Fatalf("plain.test not converged: %d", code)
 	}
-	if code, _ := h.nginx.Get(t, "fresh.test", "/"); code != 200 {
+	if code, _ := h.nginx.GetEventually(t, "fresh.test", "/", func(c int, _ string) bool { return c == 200 }); code != 200 {
 		t.Fatalf("fresh.test over HTTP: %d", code)
 	}
 
@@ -538,4 +592,82 @@ func slicesContains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestReadOnlyDirectoryRollsBack makes the snippets directory immutable
+// (chattr +i: even root cannot write there) so a pass fails halfway through
+// its writes: the conf.d files it already wrote are put back, nothing is
+// reloaded, and the next pass after the fault is cleared converges.
+func TestReadOnlyDirectoryRollsBack(t *testing.T) {
+	chattr := testenv.RequireTool(t, "chattr")
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test]
+    includes: [s.conf]
+    locations: [{path: /, return: "200"}]
+`), "snippets/s.conf": "# v1\n"})
+	h.mustPass()
+	before := snapshot(t, h.cfg.Nginx.ConfDir) + snapshot(t, h.cfg.Nginx.SnippetsDir)
+	h.commit(map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test, www.a.test]
+    includes: [s.conf]
+    locations: [{path: /, return: "200"}]
+`), "snippets/s.conf": "# v2\n"})
+	if out, err := exec.Command(chattr, "+i", h.cfg.Nginx.SnippetsDir).CombinedOutput(); err != nil {
+		t.Fatalf("chattr: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(chattr, "-i", h.cfg.Nginx.SnippetsDir).Run() })
+	res, err := h.pass()
+	if err == nil || reconciler.IsTerminal(err) || !strings.Contains(err.Error(), "snippets/s.conf") {
+		t.Fatalf("err = %v, want a transient error naming snippets/s.conf", err)
+	}
+	if res.Reloaded {
+		t.Fatal("reloaded after a failed write")
+	}
+	if after := snapshot(t, h.cfg.Nginx.ConfDir) + snapshot(t, h.cfg.Nginx.SnippetsDir); after != before {
+		t.Fatalf("files not rolled back:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	exec.Command(chattr, "-i", h.cfg.Nginx.SnippetsDir).Run()
+	if res := h.mustPass(); res.Written != 2 || !res.Reloaded {
+		t.Fatalf("after the fault: written=%d reloaded=%t", res.Written, res.Reloaded)
+	}
+}
+
+// TestDiskFullRollsBack puts conf.d on a 64 KiB tmpfs and commits a site
+// file that does not fit.
+func TestDiskFullRollsBack(t *testing.T) {
+	mount := testenv.RequireTool(t, "mount")
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test]
+    locations: [{path: /, return: "200"}]
+`)})
+	if out, err := exec.Command(mount, "-t", "tmpfs", "-o", "size=64k", "tmpfs", h.cfg.Nginx.ConfDir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs (tests run as root): %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command(testenv.RequireTool(t, "umount"), h.cfg.Nginx.ConfDir).Run() })
+	h.mustPass()
+	before := snapshot(t, h.cfg.Nginx.ConfDir)
+	big := "server {\n    listen 127.0.0.1:1;\n    server_name big.test;\n" + strings.Repeat("    # padding padding padding padding padding padding padding\n", 2000) + "}\n"
+	h.commit(map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test, www.a.test]
+    locations: [{path: /, return: "200"}]
+  - name: big
+    raw: big.conf
+`), "big.conf": big})
+	res, err := h.pass()
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("err = %v, want ENOSPC reported", err)
+	}
+	if res.Reloaded {
+		t.Fatal("reloaded after a failed write")
+	}
+	if after := snapshot(t, h.cfg.Nginx.ConfDir); after != before {
+		t.Fatalf("conf.d not rolled back:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if out, err := exec.Command(h.nginx.TestCommand[0], h.nginx.TestCommand[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t after the failed pass: %v\n%s", err, out)
+	}
 }

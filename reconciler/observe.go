@@ -28,8 +28,9 @@ type Observed struct {
 	// complete its reload.
 	ReloadPending bool
 
-	unmanaged map[string]bool // "dir/name"
-	inventory inventory
+	unmanaged  map[string]bool // "dir/name"
+	inventory  inventory
+	quarantine map[string]quarantined
 }
 
 // observe reads the managed directories, the certificates of the desired
@@ -38,6 +39,9 @@ func (r *Reconciler) observe(d *state.Desired) (*Observed, error) {
 	o := &Observed{unmanaged: map[string]bool{}, Certs: map[string]certbot.Cert{}}
 	var err error
 	if o.inventory, err = r.loadInventory(); err != nil {
+		return nil, fmt.Errorf("observe: %w", err)
+	}
+	if o.quarantine, err = r.loadQuarantine(); err != nil {
 		return nil, fmt.Errorf("observe: %w", err)
 	}
 	if o.Conf, err = r.readManaged(r.cfg.Nginx.ConfDir, DirConf, o); err != nil {
@@ -82,9 +86,11 @@ func (r *Reconciler) readManaged(dir string, label Dir, o *Observed) (map[string
 		return nil, fmt.Errorf("observe %s: %w", label, err)
 	}
 	files := make(map[string][]byte, len(entries))
+	var hidden []string
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
+			hidden = append(hidden, name)
 			continue
 		}
 		if !e.Type().IsRegular() {
@@ -106,7 +112,27 @@ func (r *Reconciler) readManaged(dir string, label Dir, o *Observed) (map[string
 		}
 		o.addUnmanaged(label, name)
 	}
+	r.removeStaleTemps(dir, label, hidden, files, o)
 	return files, nil
+}
+
+// removeStaleTemps deletes the temporary files an interrupted atomic write
+// of ours left behind: "." + the name of a file sitesync manages + the
+// random digits the writer appends. Other hidden files are not ours and
+// are left alone.
+func (r *Reconciler) removeStaleTemps(dir string, label Dir, hidden []string, files map[string][]byte, o *Observed) {
+	for _, h := range hidden {
+		base := strings.TrimRight(h[1:], "0123456789")
+		if base == h[1:] || base == "" {
+			continue
+		}
+		if _, ours := files[base]; !ours && !o.inventory[string(label)+"/"+base] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, h)); err == nil {
+			r.log.Info("removed the temporary file of an interrupted write", "file", string(label)+"/"+h)
+		}
+	}
 }
 
 // managedName returns the name a managed file with header h must have for

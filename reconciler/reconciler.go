@@ -41,6 +41,9 @@ type Reconciler struct {
 	issuer Issuer
 	log    *slog.Logger
 	now    func() time.Time
+	// crash, if set, is called at named points of the apply steps; tests
+	// use it to kill the process there (see SetCrashHook).
+	crash func(point string)
 
 	// last caches the parsed and rendered desired state of the last
 	// revision: a pass over an unchanged revision then costs observing the
@@ -62,6 +65,18 @@ type desiredCache struct {
 // exists.
 func New(cfg *config.Config, src Source, issuer Issuer, log *slog.Logger) *Reconciler {
 	return &Reconciler{cfg: cfg, src: src, issuer: issuer, log: log, now: time.Now}
+}
+
+// SetCrashHook installs f to be called at each named point of the apply
+// steps ("journal-written", "after-write-N", "before-test", "after-test",
+// "before-reload", "after-reload"). It exists for crash-consistency tests,
+// which kill the process there; production code never sets it.
+func (r *Reconciler) SetCrashHook(f func(point string)) { r.crash = f }
+
+func (r *Reconciler) crashPoint(name string) {
+	if r.crash != nil {
+		r.crash(name)
+	}
 }
 
 // Result says what one pass saw and did.
@@ -123,7 +138,13 @@ type pass struct {
 	// touched says the write step changed files that the test step must
 	// check and the reload step must load.
 	touched bool
+	// wroteJournal says the write step journaled its files.
+	wroteJournal bool
+	// quarantineChanged says the quarantine list must be saved.
+	quarantineChanged bool
 }
+
+func (p *pass) journaled() bool { return p.wroteJournal }
 
 type step struct {
 	name string
@@ -251,6 +272,12 @@ func (r *Reconciler) render(ctx context.Context, p *pass) error {
 }
 
 func (r *Reconciler) observeStep(ctx context.Context, p *pass) error {
+	if id, n, err := r.recover(); err != nil {
+		return err
+	} else if id != "" {
+		r.log.Warn("recovered from an interrupted pass: its files were put back as they were", "pass", p.res.ID, "interrupted", id, "restored", n)
+		p.res.Notes = append(p.res.Notes, fmt.Sprintf("recovered from interrupted pass %s: restored %d file(s)", id, n))
+	}
 	obs, err := r.observe(p.desired)
 	if err != nil {
 		return err

@@ -60,12 +60,19 @@ func cmdPlan(ctx context.Context, e *env, args []string) int {
 	}
 	return withReconciler(ctx, e, &c, "sitesync plan", func(r *reconciler.Reconciler) int {
 		res, err := r.Plan(ctx)
-		if err != nil {
+		var held reconciler.SiteErrors
+		if err != nil && !errors.As(err, &held) {
 			fmt.Fprintln(e.stderr, "sitesync plan:", err)
 			return exitError
 		}
 		if err := reconciler.WritePlan(e.stdout, res, !*noDiff); err != nil {
 			return exitError
+		}
+		if len(held) > 0 {
+			// Sites that cannot converge (held by the quarantine, a file
+			// in the way): the host is not in sync.
+			fmt.Fprintln(e.stderr, "sitesync plan:", held)
+			return exitChanges
 		}
 		if !res.Plan.Empty() {
 			return exitChanges
@@ -123,5 +130,6 @@ func withReconciler(ctx context.Context, e *env, c *commonFlags, what string, fn
 		fmt.Fprintln(e.stderr, "sitesync:", err)
 		return exitError
 	}
+	armCrashPoint(r, e.environ, log)
 	return fn(r)
 }

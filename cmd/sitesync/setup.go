@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/sitesync/sitesync/certbot"
 	"github.com/sitesync/sitesync/config"
@@ -42,6 +43,26 @@ func newReconciler(cfg *config.Config, log *slog.Logger) (*reconciler.Reconciler
 		}
 	}
 	return reconciler.New(cfg, src, issuer, log), nil
+}
+
+// crashEnv names the test-only variable that kills the process at a named
+// point of a pass (see reconciler.SetCrashHook).
+const crashEnv = "SITESYNC_TEST_CRASH_AT"
+
+// armCrashPoint makes r kill this process with SIGKILL at the point named
+// by SITESYNC_TEST_CRASH_AT, for crash-consistency tests.
+func armCrashPoint(r *reconciler.Reconciler, environ []string, log *slog.Logger) {
+	at := lookupEnv(environ, crashEnv)
+	if at == "" {
+		return
+	}
+	log.Warn("test crash point armed: this process will kill itself", "at", at)
+	r.SetCrashHook(func(point string) {
+		if point == at {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // wait for the signal
+		}
+	})
 }
 
 // hostLock takes the host lock in the state directory.
