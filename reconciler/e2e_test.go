@@ -671,3 +671,40 @@ func TestDiskFullRollsBack(t *testing.T) {
 		t.Fatalf("nginx -t after the failed pass: %v\n%s", err, out)
 	}
 }
+
+// TestGitRemoteUnreachable serves the site repository over HTTP behind a
+// proxy and cuts it: a pass fails with a transient error and touches
+// nothing, the host keeps serving what it had, and it converges once the
+// remote is back.
+func TestGitRemoteUnreachable(t *testing.T) {
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test]
+    locations: [{path: /, return: "200"}]
+`)})
+	srv, path := testenv.ServeGitHTTP(t, h.repo)
+	proxy := testenv.StartProxy(t, strings.TrimPrefix(srv.URL, "http://"))
+	h.cfg.Source.URL = "http://" + proxy.Addr + path
+	h.mustPass()
+	before := snapshot(t, h.cfg.Nginx.ConfDir)
+	h.commit(map[string]string{"sites.yaml": sitesYAML(`
+  - name: a
+    serverNames: [a.test]
+    locations: [{path: /, return: "201"}]
+`)})
+	proxy.Cut()
+	res, err := h.pass()
+	if err == nil || reconciler.IsTerminal(err) || !strings.HasPrefix(err.Error(), "pull:") {
+		t.Fatalf("err = %v, want a transient pull error", err)
+	}
+	if res.Written+res.Deleted != 0 || res.Reloaded || snapshot(t, h.cfg.Nginx.ConfDir) != before {
+		t.Fatal("a pass without the repository changed the host")
+	}
+	if code, _ := h.nginx.GetEventually(t, "a.test", "/", func(c int, _ string) bool { return c == 200 }); code != 200 {
+		t.Fatal("the host stopped serving while the remote was away")
+	}
+	proxy.Restore()
+	if res := h.mustPass(); res.Written != 1 {
+		t.Fatalf("after the remote came back: written=%d", res.Written)
+	}
+}
