@@ -41,7 +41,7 @@ func (m *Metrics) ObservePass(p loop.Pass) {
 		m.reloads.WithLabelValues("failure").Inc()
 	}
 	switch {
-	case errors.Is(err, reconciler.ErrConfigRejected):
+	case errors.Is(err, reconciler.ErrConfigRejected), errors.Is(err, reconciler.ErrConfigInvalid):
 		m.configValid.Set(0)
 	case res.Tested:
 		m.configValid.Set(1)

@@ -22,6 +22,11 @@ import (
 // command rejected; the files were put back as they were.
 var ErrConfigRejected = errors.New("nginx rejected the new configuration; every file was put back as it was")
 
+// ErrConfigInvalid is wrapped by the error of a pass that found the
+// configuration on disk rejected by the test command although the pass
+// changed nothing (someone else broke it); nothing is reloaded.
+var ErrConfigInvalid = errors.New("nginx rejects the configuration on disk, which this pass did not change")
+
 // ErrReload is wrapped by the error of a pass whose reload command failed.
 // The files are in place and valid; the next pass reloads again.
 var ErrReload = errors.New("nginx reload failed")
@@ -234,7 +239,9 @@ func (p *pass) needsReload() bool {
 // a site puts every file back.
 func (r *Reconciler) test(ctx context.Context, p *pass) error {
 	argv := r.cfg.Nginx.TestCommand
-	if len(argv) == 0 || !p.needsReload() {
+	// The first pass of a process always tests, so the configuration's
+	// validity is known (and reported) from the start.
+	if len(argv) == 0 || (!p.needsReload() && r.validated) {
 		return r.settle(p)
 	}
 	r.crashPoint("before-test")
@@ -242,12 +249,13 @@ func (r *Reconciler) test(ctx context.Context, p *pass) error {
 		_, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration)
 		p.res.Tested = true
 		if err == nil {
+			r.validated = true
 			break
 		}
 		if !p.touched {
 			// Nothing of ours changed: the configuration on disk was
 			// already broken (by someone else) before this pass.
-			return fmt.Errorf("nginx rejects the configuration on disk, which this pass did not change: %w", err)
+			return fmt.Errorf("%w: %w", ErrConfigInvalid, err)
 		}
 		site, msg, ok := p.attribute(err)
 		if !ok {

@@ -127,12 +127,18 @@ func (p *pass) attribute(err error) (site, msg string, ok bool) {
 		if m == nil || !strings.Contains(line, "[emerg]") {
 			continue
 		}
+		// "2026/11/25 12:00:00 [emerg] 123#123: msg" or "nginx: [emerg] msg"
+		msg := line[strings.Index(line, "[emerg]"):]
+		if i := strings.Index(msg, ": "); i >= 0 && strings.Contains(msg[:i], "#") {
+			msg = "[emerg] " + msg[i+2:]
+		}
+		msg = strings.TrimSpace(msg)
 		for _, u := range p.undo {
 			if u.path == m[1] && u.site != "" {
-				return u.site, strings.TrimSpace(strings.TrimPrefix(line, "nginx: ")), true
+				return u.site, msg, true
 			}
 		}
-		return "", strings.TrimSpace(line), false
+		return "", msg, false
 	}
 	return "", "", false
 }

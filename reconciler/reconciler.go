@@ -41,6 +41,8 @@ type Reconciler struct {
 	issuer Issuer
 	log    *slog.Logger
 	now    func() time.Time
+	// validated is set once the test command accepted the configuration.
+	validated bool
 	// crash, if set, is called at named points of the apply steps; tests
 	// use it to kill the process there (see SetCrashHook).
 	crash func(point string)

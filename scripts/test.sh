@@ -22,7 +22,7 @@ die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
 
 # --- tools ---------------------------------------------------------------
 
-packages=(nginx-light certbot pebble prometheus chromium git openssl ca-certificates)
+packages=(nginx-light certbot pebble prometheus chromium git openssl ca-certificates sudo acl systemd e2fsprogs util-linux)
 # Installed only when their commands are missing.
 declare -A optional=(
   [pg_ctlcluster]=postgresql
@@ -31,7 +31,7 @@ declare -A optional=(
 )
 
 missing=()
-for cmd in nginx certbot pebble promtool chromium git openssl; do
+for cmd in nginx certbot pebble promtool chromium git openssl visudo setfacl getfacl systemd-analyze chattr mount flock; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
 [[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)

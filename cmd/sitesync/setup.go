@@ -73,7 +73,7 @@ func hostLock(cfg *config.Config, what string) (*lock.Lock, error) {
 // warnRoot says clearly that running as root is not the intended setup.
 func warnRoot(log *slog.Logger) {
 	if os.Geteuid() == 0 {
-		log.Warn("running as root: the production setup runs sitesync as an unprivileged user with sudo for certbot and the reload only (see README, Production install)")
+		log.Warn("running as root: the production setup runs sitesync as an unprivileged user with sudo for certbot and the reload only (see examples/INSTALL.md)")
 	}
 }
 
