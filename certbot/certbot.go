@@ -15,8 +15,10 @@ import (
 )
 
 // Certbot runs certbot with one configuration. Its methods are safe for
-// concurrent use, but callers should not run two issuances at once (certbot
-// takes a lock of its own and would fail the second).
+// concurrent use. Issue never runs two certbots at once: it holds an
+// exclusive lock (see LockFile) while certbot runs, so that a second
+// issuance, in this process or another, waits instead of failing on
+// certbot's own lock.
 type Certbot struct {
 	// Command is certbot's argv prefix, e.g. ["sudo", "certbot"].
 	Command   []string
@@ -32,6 +34,16 @@ type Certbot struct {
 	Env []string
 	// Timeout bounds one run (0 = only the context).
 	Timeout time.Duration
+	// LockFile is the file Issue takes an exclusive flock(2) on while
+	// certbot runs. "" means <WorkDir>/.sitesync-certbot.lock
+	// (DefaultLockName), or no lock at all when WorkDir is empty too. The
+	// file and its directory are created if missing and the file is never
+	// removed. When certbot runs through sudo, WorkDir usually belongs to
+	// root: set LockFile to a file the sitesync user may create, such as
+	// <state_dir>/certbot.lock, or Issue fails. Only processes that use the
+	// same LockFile exclude each other; certbot's own runs (a systemd
+	// renewal timer) are not held back by it.
+	LockFile string
 }
 
 // Request asks for one certificate lineage.
@@ -78,8 +90,17 @@ func (c *Certbot) Args(req Request) []string {
 }
 
 // Issue obtains or renews the certificate req describes. The webroot is
-// created if missing. A failure is a *command.Error carrying certbot's
-// output.
+// created if missing.
+//
+// Issue first takes the lock (see LockFile), waiting for as long as ctx
+// allows; Timeout bounds the certbot run only, not the wait. A failure of
+// certbot is a *command.Error carrying certbot's output (errors.As). When
+// certbot's log (<LogsDir>/letsencrypt.log, if readable and written by
+// this run) holds an ACME problem or an error response's Retry-After
+// header, the error's text ends with them ("; certbot's log says: ..."),
+// since certbot 2.1 on Python 3.11 prints "AttributeError: can't set
+// attribute" instead of the CA's error; RetryAfter finds rate limits in
+// that text. A wait for the lock cut short by ctx wraps ctx.Err().
 func (c *Certbot) Issue(ctx context.Context, req Request) error {
 	if len(c.Command) == 0 {
 		return errors.New("certbot is disabled ([certbot] command is empty)")
@@ -90,7 +111,21 @@ func (c *Certbot) Issue(ctx context.Context, req Request) error {
 	if err := os.MkdirAll(c.Webroot, 0o755); err != nil {
 		return fmt.Errorf("certbot webroot: %w", err)
 	}
+	if path := c.lockPath(); path != "" {
+		release, err := acquireLock(ctx, path)
+		if err != nil {
+			return fmt.Errorf("certificate %s: %w", req.Name, err)
+		}
+		defer release()
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("certificate %s: %w", req.Name, err)
+	}
+	start := time.Now()
 	if _, err := command.Run(ctx, c.Args(req), c.Env, c.Timeout); err != nil {
+		if detail := c.logDetail(start); detail != "" {
+			return fmt.Errorf("certificate %s: %w; certbot's log says: %s", req.Name, err, detail)
+		}
 		return fmt.Errorf("certificate %s: %w", req.Name, err)
 	}
 	return nil

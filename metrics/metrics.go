@@ -66,7 +66,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "certificate_expiry_timestamp_seconds",
 			Help: "Unix time at which the site's certificate expires."}, []string{"site"}),
 		issuance: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "certificate_issuance_total",
-			Help: "Certificate issuances and renewals, by result."}, []string{"result"}),
+			Help: "Certificate issuances and renewals, by result (deferred: not attempted while the name backs off after failures)."}, []string{"result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "nginx_reload_total",
 			Help: "nginx reloads, by result."}, []string{"result"}),
 		configValid: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "nginx_config_valid",
@@ -103,6 +103,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.issuance.WithLabelValues(r)
 		m.reloads.WithLabelValues(r)
 	}
+	m.issuance.WithLabelValues("deferred")
 	for _, r := range webhook.Results {
 		m.webhook.WithLabelValues("push", string(r))
 	}

@@ -33,6 +33,7 @@ func (m *Metrics) ObservePass(p loop.Pass) {
 
 	m.issuance.WithLabelValues("success").Add(float64(res.Issued))
 	m.issuance.WithLabelValues("failure").Add(float64(res.IssueFailed))
+	m.issuance.WithLabelValues("deferred").Add(float64(res.IssueDeferred))
 	switch {
 	case res.Reloaded:
 		m.reloads.WithLabelValues("success").Inc()

@@ -44,6 +44,17 @@ func (r *Reconciler) issue(ctx context.Context, p *pass) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if r.backoff != nil {
+			if err := r.backoff.Check(a.Name, a.Domains); err != nil {
+				r.log.Info(fmt.Sprintf("not issuing %d/%d: %s", i+1, len(reqs), a.Name), "pass", p.res.ID, "why", err)
+				p.res.IssueDeferred++
+				r.failSite(p, a.Site, err)
+				if err := r.fallBack(p, a); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		r.log.Info(fmt.Sprintf("issuing %d/%d: %s", i+1, len(reqs), a.Name), "pass", p.res.ID, "domains", a.Domains, "reason", a.Reason)
 		err := r.issuer.Issue(ctx, certbot.Request{Name: a.Name, Domains: a.Domains, Force: a.Force})
 		if err == nil {
@@ -55,12 +66,14 @@ func (r *Reconciler) issue(ctx context.Context, p *pass) error {
 			if err == nil {
 				p.res.Issued++
 				p.res.Certificates[a.Name] = c
+				r.recordIssue(a, nil)
 				continue
 			}
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return ctx.Err() // a shutdown is not a failed issuance
 		}
+		r.recordIssue(a, err)
 		p.res.IssueFailed++
 		r.failSite(p, a.Site, err)
 		if err := r.fallBack(p, a); err != nil {
@@ -68,6 +81,22 @@ func (r *Reconciler) issue(ctx context.Context, p *pass) error {
 		}
 	}
 	return nil
+}
+
+// recordIssue records an issuance outcome in the backoff, if any.
+func (r *Reconciler) recordIssue(a Action, err error) {
+	if r.backoff == nil {
+		return
+	}
+	var rerr error
+	if err == nil {
+		rerr = r.backoff.Succeeded(a.Name)
+	} else {
+		rerr = r.backoff.Failed(a.Name, a.Domains, err)
+	}
+	if rerr != nil {
+		r.log.Warn("could not persist the certificate backoff; it still applies in this process", "site", a.Site, "err", rerr)
+	}
 }
 
 // fallBack decides what a site whose certificate could not be obtained gets

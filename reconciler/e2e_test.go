@@ -32,6 +32,8 @@ type host struct {
 	repo  string
 	cfg   *config.Config
 	cb    *testenv.Certbot
+	// clock is the certificate backoff's notion of now.
+	clock time.Time
 }
 
 func newHost(t *testing.T, files map[string]string) *host {
@@ -52,7 +54,7 @@ func newHost(t *testing.T, files map[string]string) *host {
 	cfg.Certbot.ConfigDir = filepath.Join(state, "letsencrypt")
 	cfg.Certbot.Webroot = filepath.Join(state, "acme")
 	cfg.Reconcile.StateDir = state
-	return &host{t: t, nginx: n, repo: repo, cfg: cfg}
+	return &host{t: t, nginx: n, repo: repo, cfg: cfg, clock: time.Now()}
 }
 
 // withCertbot points the host's certbot configuration at a private pebble.
@@ -74,7 +76,15 @@ func (h *host) reconciler() *reconciler.Reconciler {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return reconciler.New(h.cfg, src, issuer, log)
+	r := reconciler.New(h.cfg, src, issuer, log)
+	if issuer != nil {
+		bo, err := certbot.OpenBackoff(filepath.Join(h.cfg.Reconcile.StateDir, "certbot-backoff.json"), certbot.BackoffOptions{Now: func() time.Time { return h.clock }})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		r.SetCertBackoff(bo)
+	}
+	return r
 }
 
 func (h *host) pass() (*reconciler.Result, error) {
@@ -518,8 +528,15 @@ func TestCertificates(t *testing.T) {
 		t.Fatalf("fresh.test over HTTP: %d", code)
 	}
 
-	// The CA is back: the next pass finishes the job.
+	// Failing names back off: an immediate retry does not run certbot.
+	res, err = h.pass()
+	if !errors.As(err, &se) || len(se) != 2 || res.IssueDeferred != 2 || res.IssueFailed != 0 || res.Issued != 0 {
+		t.Fatalf("retry during backoff: deferred=%d failed=%d issued=%d err=%v", res.IssueDeferred, res.IssueFailed, res.Issued, err)
+	}
+
+	// The CA is back and the backoff has passed: the next pass finishes the job.
 	h.cfg.Certbot.Server = pebble.DirectoryURL
+	h.clock = h.clock.Add(time.Hour)
 	res = h.mustPass()
 	if res.Issued != 2 {
 		t.Fatalf("after CA recovery issued %d, want 2", res.Issued)

@@ -32,6 +32,19 @@ type Issuer interface {
 	Issue(ctx context.Context, req certbot.Request) error
 }
 
+// CertBackoff rations certificate issuance so a failing name never
+// hammers the CA (package certbot's Backoff implements it).
+//
+// Check returns nil when an attempt for name and domains is allowed now,
+// else an error saying until when it is not. Failed and Succeeded record
+// the outcome of an attempt; their errors only mean the record may not
+// survive a restart. Methods are called from one pass at a time.
+type CertBackoff interface {
+	Check(name string, domains []string) error
+	Failed(name string, domains []string, err error) error
+	Succeeded(name string) error
+}
+
 // Reconciler converges the host toward the repository's desired state. Its
 // methods must not be called concurrently (one pass at a time; the caller
 // holds the host lock).
@@ -41,6 +54,8 @@ type Reconciler struct {
 	issuer Issuer
 	log    *slog.Logger
 	now    func() time.Time
+	// backoff, if set, rations issuance attempts (see SetCertBackoff).
+	backoff CertBackoff
 	// validated is set once the test command accepted the configuration.
 	validated bool
 	// crash, if set, is called at named points of the apply steps; tests
@@ -68,6 +83,10 @@ type desiredCache struct {
 func New(cfg *config.Config, src Source, issuer Issuer, log *slog.Logger) *Reconciler {
 	return &Reconciler{cfg: cfg, src: src, issuer: issuer, log: log, now: time.Now}
 }
+
+// SetCertBackoff makes the reconciler consult b before every certificate
+// issuance and record every outcome in it.
+func (r *Reconciler) SetCertBackoff(b CertBackoff) { r.backoff = b }
 
 // SetCrashHook installs f to be called at each named point of the apply
 // steps ("journal-written", "after-write-N", "before-test", "after-test",
@@ -104,7 +123,10 @@ type Result struct {
 	// Written, Deleted, Issued and IssueFailed count what was done;
 	// Reloaded says whether nginx was reloaded.
 	Written, Deleted, Issued, IssueFailed int
-	Reloaded                              bool
+	// IssueDeferred counts issuances not attempted because the name is
+	// backing off after failures (or the CA's rate limit).
+	IssueDeferred int
+	Reloaded      bool
 	// Tested says whether the test command ran (see ErrConfigRejected for
 	// its failure).
 	Tested bool

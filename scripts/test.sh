@@ -4,7 +4,8 @@
 # On a fresh Debian 12 machine, as root, it installs the external tools the
 # tests drive (nginx, certbot, pebble, promtool, chromium, git, PostgreSQL,
 # RabbitMQ, a C compiler for -race), starts PostgreSQL and RabbitMQ when they
-# do not answer, then runs go vet and the race-enabled test suite.
+# do not answer, then runs go vet, the race-enabled test suite and a short
+# run of every fuzz target.
 # Extra arguments are passed to go test, e.g.: scripts/test.sh -run Nginx -v
 #
 # The system nginx service is left alone: tests run private nginx instances
@@ -105,3 +106,18 @@ go vet ./...
 
 log "go test -race -count=1 ./... $*"
 go test -race -count=1 ./... "$@"
+
+# A short run of every fuzz target, so hostile-input properties are
+# exercised beyond their seed corpora on every CI run. Skipped when extra
+# arguments select tests.
+if (($# == 0)); then
+  fuzz_time=${SITESYNC_FUZZTIME:-10s}
+  for target in state:FuzzLoad state:FuzzServerNames webhook:FuzzHandler render:FuzzRenderSite; do
+    pkg=${target%%:*} name=${target#*:}
+    if ! grep -q "func ${name}(" "${pkg}"/*_test.go; then
+      die "fuzz target ${name} not found in ${pkg}/"
+    fi
+    log "go test -fuzz ${name} -fuzztime ${fuzz_time} ./${pkg}"
+    go test -run '^$' -fuzz "^${name}\$" -fuzztime "${fuzz_time}" -fuzzminimizetime 200x "./${pkg}"
+  done
+fi

@@ -40,9 +40,22 @@ func newReconciler(cfg *config.Config, log *slog.Logger) (*reconciler.Reconciler
 			Webroot:   cfg.Certbot.Webroot,
 			Env:       cfg.Certbot.Env,
 			Timeout:   cfg.Certbot.Timeout.Duration,
+			LockFile:  filepath.Join(cfg.Reconcile.StateDir, "certbot.lock"),
 		}
 	}
-	return reconciler.New(cfg, src, issuer, log), nil
+	r := reconciler.New(cfg, src, issuer, log)
+	if issuer != nil {
+		// Callers hold the host lock, so this process owns the file.
+		if err := os.MkdirAll(cfg.Reconcile.StateDir, 0o755); err != nil {
+			return nil, err
+		}
+		bo, err := certbot.OpenBackoff(filepath.Join(cfg.Reconcile.StateDir, "certbot-backoff.json"), certbot.BackoffOptions{})
+		if err != nil {
+			return nil, err
+		}
+		r.SetCertBackoff(bo)
+	}
+	return r, nil
 }
 
 // crashEnv names the test-only variable that kills the process at a named
