@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -158,8 +159,16 @@ func checkURL(what, s string) string {
 	if u.User != nil {
 		return fmt.Sprintf("%s %q must not contain user info", what, s)
 	}
-	if u.Hostname() == "" {
+	if u.Hostname() == "" || strings.ContainsAny(u.Hostname(), "[]") {
 		return fmt.Sprintf("%s %q has no host", what, s)
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return fmt.Sprintf("%s %q has an empty port", what, s)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
+			return fmt.Sprintf("%s %q has port %q; want 1-65535", what, s, port)
+		}
 	}
 	return ""
 }
