@@ -184,7 +184,6 @@ func (s *service) startReconciler(ctx context.Context, goRun func(string, func(c
 	if err != nil {
 		return err
 	}
-	s.tracker = status.NewTracker(s.host, nil)
 	if cfg.GitHub.TokenFile != "" {
 		tok, err := webhook.ReadSecret(cfg.GitHub.TokenFile)
 		if err != nil {
@@ -210,20 +209,23 @@ func (s *service) startReconciler(ctx context.Context, goRun func(string, func(c
 		})
 	})
 
-	var deliveries <-chan broker.Delivery
-	if s.amqp != nil {
-		queue := cfg.Broker.Queue
-		if queue == "" {
-			queue = "sitesync." + s.host
-		}
-		deliveries, err = s.amqp.Consume(ctx, queue)
-	} else {
-		deliveries, err = s.local.Consume(ctx, "")
-	}
-	if err != nil {
-		return err
-	}
 	goRun("webhook consumer", func(ctx context.Context) error {
+		// Consume waits for the broker; the loop meanwhile self-heals on
+		// its timer and file watcher.
+		var deliveries <-chan broker.Delivery
+		var err error
+		if s.amqp != nil {
+			queue := cfg.Broker.Queue
+			if queue == "" {
+				queue = "sitesync." + s.host
+			}
+			deliveries, err = s.amqp.Consume(ctx, queue)
+		} else {
+			deliveries, err = s.local.Consume(ctx, "")
+		}
+		if err != nil {
+			return err
+		}
 		for {
 			select {
 			case <-ctx.Done():
