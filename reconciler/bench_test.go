@@ -42,7 +42,7 @@ func generateSites(n int) (sitesYAML string, raw map[string]string) {
 
 // benchHost prepares a converged host with n sites, without nginx (the
 // no-op pass runs neither the test nor the reload command).
-func benchHost(b *testing.B, n int) *reconciler.Reconciler {
+func benchHost(b *testing.B, n int) (*reconciler.Reconciler, string) {
 	b.Helper()
 	sites, raw := generateSites(n)
 	files := map[string]string{"sites.yaml": sites}
@@ -64,7 +64,7 @@ func benchHost(b *testing.B, n int) *reconciler.Reconciler {
 	if err != nil || res.Written < n {
 		b.Fatalf("converge: %v (%d written)", err, res.Written)
 	}
-	return r
+	return r, repo
 }
 
 // BenchmarkNoopPass measures a whole pass (git fetch, parse, render,
@@ -72,7 +72,7 @@ func benchHost(b *testing.B, n int) *reconciler.Reconciler {
 func BenchmarkNoopPass(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
-			r := benchHost(b, n)
+			r, _ := benchHost(b, n)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
@@ -106,6 +106,29 @@ func BenchmarkReadFloor(b *testing.B) {
 					if _, err := os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
 						b.Fatal(err)
 					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOneSiteChange measures a pass after a commit that changes one
+// site (without nginx: its test and reload are the floor's share).
+func BenchmarkOneSiteChange(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("sites=%d", n), func(b *testing.B) {
+			r, repo := benchHost(b, n)
+			sites, _ := generateSites(n)
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				i++
+				files := map[string]string{"sites.yaml": strings.Replace(sites, "proxyPass: http://127.0.0.1:10000\n", fmt.Sprintf("proxyPass: http://127.0.0.1:%d\n", 30000+i), 1)}
+				testenv.CommitFiles(b, repo, files, "one site")
+				b.StartTimer()
+				res, err := r.Reconcile(context.Background())
+				if err != nil || res.Written != 1 {
+					b.Fatalf("one-site pass: %v written=%d", err, res.Written)
 				}
 			}
 		})

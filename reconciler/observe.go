@@ -87,6 +87,8 @@ func (r *Reconciler) readManaged(dir string, label Dir, o *Observed) (map[string
 	}
 	files := make(map[string][]byte, len(entries))
 	var hidden []string
+	present := make(map[string]bool, len(entries))
+	now := r.now()
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
@@ -97,7 +99,8 @@ func (r *Reconciler) readManaged(dir string, label Dir, o *Observed) (map[string
 			o.addUnmanaged(label, name)
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
+		present[name] = true
+		b, err := r.stat.read(filepath.Join(dir, name), now)
 		if err != nil {
 			return nil, fmt.Errorf("observe %s: %w", label, err)
 		}
@@ -112,6 +115,7 @@ func (r *Reconciler) readManaged(dir string, label Dir, o *Observed) (map[string
 		}
 		o.addUnmanaged(label, name)
 	}
+	r.stat.prune(dir, present)
 	r.removeStaleTemps(dir, label, hidden, files, o)
 	return files, nil
 }

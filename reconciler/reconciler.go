@@ -67,6 +67,8 @@ type Reconciler struct {
 	// host, not re-parsing and re-rendering the fleet. Only the run of one
 	// pass at a time touches it.
 	last *desiredCache
+	// stat saves re-reading managed files whose metadata did not change.
+	stat statCache
 }
 
 // desiredCache is everything a pass derives from one revision alone.
