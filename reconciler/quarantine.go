@@ -86,6 +86,9 @@ func quarantineError(q quarantined) error {
 // It returns whether the quarantine list changed.
 func (r *Reconciler) holdQuarantined(p *pass) bool {
 	q := p.obs.quarantine
+	if len(q) == 0 {
+		return false
+	}
 	before := maps.Clone(q)
 	rendered := map[string]string{}
 	for _, f := range p.out.Conf {

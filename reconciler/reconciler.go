@@ -77,6 +77,8 @@ type desiredCache struct {
 	desired  *state.Desired
 	tmpl     *template.Template
 	out      *render.Output
+	// overridden says the repository overrides the embedded templates.
+	overridden bool
 }
 
 // New returns a Reconciler. issuer may be nil, which disables certificate
@@ -168,6 +170,9 @@ type pass struct {
 	wroteJournal bool
 	// quarantineChanged says the quarantine list must be saved.
 	quarantineChanged bool
+	// fresh says parse loaded a revision the cache does not hold;
+	// overridden that its repository overrides the templates.
+	fresh, overridden bool
 }
 
 func (p *pass) journaled() bool { return p.wroteJournal }
@@ -241,11 +246,11 @@ func (r *Reconciler) pull(ctx context.Context, p *pass) error {
 
 func (r *Reconciler) parse(ctx context.Context, p *pass) error {
 	if c := r.last; c != nil && c.revision == p.checkout.Revision && c.revision != "" {
-		p.desired, p.tmpl = c.desired, c.tmpl
+		p.desired, p.tmpl, p.fresh = c.desired, c.tmpl, false
 		p.res.Sites, p.res.Skipped = c.desired.Sites, c.desired.Skipped
 		return nil
 	}
-	r.last = nil
+	p.fresh = true
 	root, err := os.OpenRoot(p.checkout.Dir)
 	if err != nil {
 		return err
@@ -260,6 +265,7 @@ func (r *Reconciler) parse(ctx context.Context, p *pass) error {
 	p.res.Sites, p.res.Skipped = d.Sites, d.Skipped
 	var override fs.FS
 	if st, err := root.Stat("templates"); err == nil && st.IsDir() {
+		p.overridden = true
 		override, err = fs.Sub(root.FS(), "templates")
 		if err != nil {
 			return err
@@ -272,27 +278,36 @@ func (r *Reconciler) parse(ctx context.Context, p *pass) error {
 }
 
 func (r *Reconciler) render(ctx context.Context, p *pass) error {
-	c := r.cfg
+	cfg := r.cfg
 	p.opts = render.Options{
-		HTTPPort:      c.Nginx.HTTPPort,
-		HTTPSPort:     c.Nginx.HTTPSPort,
-		ListenAddress: c.Nginx.ListenAddress,
-		Webroot:       c.Certbot.Webroot,
-		SnippetsDir:   c.Nginx.SnippetsDir,
-		LiveDir:       filepath.Join(c.Certbot.ConfigDir, "live"),
-		DefaultServer: c.Nginx.DefaultServer,
+		HTTPPort:      cfg.Nginx.HTTPPort,
+		HTTPSPort:     cfg.Nginx.HTTPSPort,
+		ListenAddress: cfg.Nginx.ListenAddress,
+		Webroot:       cfg.Certbot.Webroot,
+		SnippetsDir:   cfg.Nginx.SnippetsDir,
+		LiveDir:       filepath.Join(cfg.Certbot.ConfigDir, "live"),
+		DefaultServer: cfg.Nginx.DefaultServer,
 	}
-	if c := r.last; c != nil {
+	c := r.last
+	if c != nil && !p.fresh {
 		// Later steps replace entries (a site rendered without TLS), so
 		// each pass gets its own maps over the shared bytes.
 		p.out = &render.Output{Conf: maps.Clone(c.out.Conf), Snippets: maps.Clone(c.out.Snippets)}
 		return nil
 	}
-	out, err := render.Render(p.desired, p.tmpl, p.opts)
+	var out *render.Output
+	var err error
+	if c != nil && !c.overridden && !p.overridden {
+		// A new revision with the embedded templates: only the sites that
+		// changed are rendered again.
+		out, err = render.Incremental(p.desired, p.tmpl, p.opts, c.desired, c.out)
+	} else {
+		out, err = render.Render(p.desired, p.tmpl, p.opts)
+	}
 	if err != nil {
 		return Terminal(err)
 	}
-	r.last = &desiredCache{revision: p.checkout.Revision, desired: p.desired, tmpl: p.tmpl, out: out}
+	r.last = &desiredCache{revision: p.checkout.Revision, desired: p.desired, tmpl: p.tmpl, out: out, overridden: p.overridden}
 	p.out = &render.Output{Conf: maps.Clone(out.Conf), Snippets: maps.Clone(out.Snippets)}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"text/template"
@@ -88,12 +89,43 @@ type SharedData struct {
 // Render renders every managed file of d with the templates t. It is pure
 // and safe for concurrent use.
 func Render(d *state.Desired, t *template.Template, o Options) (*Output, error) {
+	return render(d, t, o, nil)
+}
+
+// Incremental is Render for a desired state that differs little from prev,
+// which was rendered into prevOut with the same templates and options: the
+// file of every site equal to its namesake in prev is taken from prevOut
+// instead of being rendered again. The result is byte for byte what Render
+// would return.
+func Incremental(d *state.Desired, t *template.Template, o Options, prev *state.Desired, prevOut *Output) (*Output, error) {
+	old := make(map[string]*state.Site, len(prev.Sites))
+	for i := range prev.Sites {
+		old[prev.Sites[i].Name] = &prev.Sites[i]
+	}
+	return render(d, t, o, func(s *state.Site) ([]byte, bool) {
+		p, ok := old[s.Name]
+		if !ok || !reflect.DeepEqual(*p, *s) {
+			return nil, false
+		}
+		f, ok := prevOut.Conf[SiteFile(s.Name)]
+		return f.Data, ok
+	})
+}
+
+func render(d *state.Desired, t *template.Template, o Options, reuse func(*state.Site) ([]byte, bool)) (*Output, error) {
 	out := &Output{
 		Conf:     make(map[string]File, len(d.Sites)+1),
 		Snippets: make(map[string]File, len(d.Snippets)+1),
 	}
 	var buf bytes.Buffer
-	for _, s := range d.Sites {
+	for i := range d.Sites {
+		s := d.Sites[i]
+		if reuse != nil {
+			if data, ok := reuse(&s); ok {
+				out.Conf[SiteFile(s.Name)] = File{Site: s.Name, Data: data}
+				continue
+			}
+		}
 		data, err := renderSite(&buf, t, s, o)
 		if err != nil {
 			return nil, err
