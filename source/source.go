@@ -236,15 +236,11 @@ func (s *settings) sync(ctx context.Context) (Revision, error) {
 		return Revision{}, err
 	}
 
-	err = repo.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: remoteName,
-		RemoteURL:  s.ep.url,
-		RefSpecs:   []config.RefSpec{spec},
-		Auth:       s.auth,
-		Force:      true,
-		Tags:       git.NoTags,
-		CABundle:   s.caBundle,
-	})
+	if s.localUpToDate(repo, branchRef, remoteRef) {
+		err = git.NoErrAlreadyUpToDate
+	} else {
+		err = s.fetch(ctx, repo, spec)
+	}
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return Revision{}, s.fetchError(ctx, err)
 	}
@@ -263,6 +259,43 @@ func (s *settings) sync(ctx context.Context) (Revision, error) {
 		return Revision{}, err
 	}
 	return rev, nil
+}
+
+// fetch fetches the branch into the remote-tracking ref.
+func (s *settings) fetch(ctx context.Context, repo *git.Repository, spec config.RefSpec) error {
+	return repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: remoteName,
+		RemoteURL:  s.ep.url,
+		RefSpecs:   []config.RefSpec{spec},
+		Auth:       s.auth,
+		Force:      true,
+		Tags:       git.NoTags,
+		CABundle:   s.caBundle,
+	})
+}
+
+// localUpToDate reports whether a local source repository's branch still
+// points where the checkout's remote-tracking ref does, read directly from
+// the source repository: a fetch over go-git's file transport starts a
+// git-upload-pack process, which is most of the cost of a pass over a
+// small unchanged repository. Any doubt (a read error) means "fetch".
+func (s *settings) localUpToDate(repo *git.Repository, branchRef, remoteRef plumbing.ReferenceName) bool {
+	if s.ep.kind != kindLocal || s.ep.localPath == "" {
+		return false
+	}
+	have, err := repo.Storer.Reference(remoteRef)
+	if err != nil {
+		return false
+	}
+	src, err := git.PlainOpenWithOptions(s.ep.localPath, &git.PlainOpenOptions{})
+	if err != nil {
+		return false
+	}
+	want, err := src.Reference(branchRef, true)
+	if err != nil {
+		return false
+	}
+	return want.Hash() == have.Hash()
 }
 
 // fetchError classifies and redacts a fetch failure.
