@@ -3,6 +3,7 @@ package certbot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,22 +90,35 @@ func TestIssueSerializesGoroutines(t *testing.T) {
 	readRuns(t, logFile, 3)
 }
 
-// TestHelperIssueProcess is not a test: TestIssueSerializesProcesses runs
-// the test binary with it to call Issue from another process.
-func TestHelperIssueProcess(t *testing.T) {
-	logFile, lockFile := os.Getenv("SITESYNC_TEST_LOG"), os.Getenv("SITESYNC_TEST_LOCK")
-	if logFile == "" || lockFile == "" {
-		t.Skip("helper process only")
+// TestMain lets TestIssueSerializesProcesses run this test binary as a
+// second process that calls Issue.
+func TestMain(m *testing.M) {
+	if logFile, lockFile := os.Getenv("SITESYNC_TEST_LOG"), os.Getenv("SITESYNC_TEST_LOCK"); logFile != "" && lockFile != "" {
+		os.Exit(helperIssue(logFile, lockFile))
 	}
-	if err := recorder(t, logFile, lockFile).Issue(context.Background(), testReq()); err != nil {
-		t.Fatal(err)
+	os.Exit(m.Run())
+}
+
+// helperIssue is the second process: one Issue through the recorder.
+func helperIssue(logFile, lockFile string) int {
+	webroot, err := os.MkdirTemp("", "sitesync-webroot-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	defer os.RemoveAll(webroot)
+	c := &Certbot{Command: []string{"sh", "-c", recorderScript, logFile}, Webroot: webroot, LockFile: lockFile}
+	if err := c.Issue(context.Background(), testReq()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 func TestIssueSerializesProcesses(t *testing.T) {
 	dir := t.TempDir()
 	logFile, lockFile := filepath.Join(dir, "runs.log"), filepath.Join(dir, "certbot.lock")
-	helper := exec.Command(os.Args[0], "-test.run=^TestHelperIssueProcess$", "-test.count=1")
+	helper := exec.Command(os.Args[0])
 	helper.Env = append(os.Environ(), "SITESYNC_TEST_LOG="+logFile, "SITESYNC_TEST_LOCK="+lockFile)
 	out := &strings.Builder{}
 	helper.Stdout, helper.Stderr = out, out
