@@ -68,20 +68,7 @@ func newHost(t *testing.T, n int) *host {
 	ngx := testenv.StartNginx(t)
 	fl := fleet{n: n, port: ngx.HTTPPort}
 	repo := testenv.NewGitRepo(t, fl.files())
-	cfg, err := config.Default(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfg.Source.URL = repo
-	cfg.Nginx.ConfDir, cfg.Nginx.SnippetsDir = ngx.ConfDir, ngx.SnippetsDir
-	cfg.Nginx.TestCommand, cfg.Nginx.ReloadCommand = ngx.TestCommand, ngx.ReloadCommand
-	cfg.Nginx.HTTPPort, cfg.Nginx.HTTPSPort = ngx.HTTPPort, ngx.HTTPSPort
-	cfg.Nginx.ListenAddress = "127.0.0.1"
-	cfg.Certbot.Command = nil
-	cfg.Certbot.ConfigDir = filepath.Join(dir, "letsencrypt")
-	cfg.Certbot.Webroot = filepath.Join(dir, "acme")
-	cfg.Reconcile.StateDir = filepath.Join(dir, "state")
+	cfg := testenv.HostConfig(t, ngx, repo)
 	return &host{t: t, nginx: ngx, repo: repo, fleet: fl, cfg: cfg, issuer: &countingIssuer{}}
 }
 

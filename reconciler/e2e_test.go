@@ -40,20 +40,7 @@ func newHost(t *testing.T, files map[string]string) *host {
 	t.Helper()
 	n := testenv.StartNginx(t)
 	repo := testenv.NewGitRepo(t, files)
-	cfg, err := config.Default(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	state := t.TempDir()
-	cfg.Source.URL = repo
-	cfg.Nginx.ConfDir, cfg.Nginx.SnippetsDir = n.ConfDir, n.SnippetsDir
-	cfg.Nginx.TestCommand, cfg.Nginx.ReloadCommand = n.TestCommand, n.ReloadCommand
-	cfg.Nginx.HTTPPort, cfg.Nginx.HTTPSPort = n.HTTPPort, n.HTTPSPort
-	cfg.Nginx.ListenAddress = "127.0.0.1"
-	cfg.Certbot.Command = nil
-	cfg.Certbot.ConfigDir = filepath.Join(state, "letsencrypt")
-	cfg.Certbot.Webroot = filepath.Join(state, "acme")
-	cfg.Reconcile.StateDir = state
+	cfg := testenv.HostConfig(t, n, repo)
 	return &host{t: t, nginx: n, repo: repo, cfg: cfg, clock: time.Now()}
 }
 
