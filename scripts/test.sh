@@ -111,7 +111,7 @@ go test -race -count=1 ./... "$@"
 # exercised beyond their seed corpora on every CI run. Skipped when extra
 # arguments select tests.
 if (($# == 0)); then
-  fuzz_time=${SITESYNC_FUZZTIME:-10s}
+  fuzz_time=${FUZZ_TIME:-10s}
   for target in state:FuzzLoad state:FuzzServerNames webhook:FuzzHandler render:FuzzRenderSite; do
     pkg=${target%%:*} name=${target#*:}
     if ! grep -q "func ${name}(" "${pkg}"/*_test.go; then
