@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sitesync/sitesync/command"
+	"github.com/sitesync/sitesync/lock"
 )
 
 // Certbot runs certbot with one configuration. Its methods are safe for
@@ -112,9 +113,12 @@ func (c *Certbot) Issue(ctx context.Context, req Request) error {
 		return fmt.Errorf("certbot webroot: %w", err)
 	}
 	if path := c.lockPath(); path != "" {
-		release, err := acquireLock(ctx, path)
+		release, err := lock.Wait(ctx, path)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("certificate %s: certbot %w", req.Name, err)
+		}
 		if err != nil {
-			return fmt.Errorf("certificate %s: %w", req.Name, err)
+			return fmt.Errorf("certificate %s: certbot %w (LockFile must name a file sitesync may create)", req.Name, err)
 		}
 		defer release()
 	}

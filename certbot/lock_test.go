@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sitesync/sitesync/lock"
 )
 
 // recorderScript is a fake certbot: it appends "start <pid> <ns>" to the
@@ -158,7 +160,7 @@ func TestIssueSerializesProcesses(t *testing.T) {
 func TestIssueLockWaitHonoursContext(t *testing.T) {
 	dir := t.TempDir()
 	logFile, lockFile := filepath.Join(dir, "runs.log"), filepath.Join(dir, "certbot.lock")
-	release, err := acquireLock(context.Background(), lockFile)
+	release, err := lock.Wait(context.Background(), lockFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func TestIssueReleasesLockOnFailure(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	release, err := acquireLock(ctx, lockFile)
+	release, err := lock.Wait(ctx, lockFile)
 	if err != nil {
 		t.Fatalf("lock still held after a failed run: %v", err)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+
+	"github.com/sitesync/sitesync/lock"
 )
 
 // SQLiteFile is the name of the SQLite database file that Open uses inside
@@ -90,7 +92,18 @@ func openWith(ctx context.Context, o Options, migs []migration) (*Store, error) 
 		err     error
 	)
 	switch {
+	case o.URL == "" && o.StateDir == "":
+		return nil, errors.New("store: open: sqlite needs a state directory")
 	case o.URL == "":
+		// Opening a new SQLite file switches it to WAL mode, which
+		// SQLite refuses with SQLITE_BUSY, without waiting, while
+		// another connection is doing the same; migrations would race
+		// too. Processes (and goroutines) opening the file take turns.
+		release, lerr := lock.Wait(ctx, filepath.Join(o.StateDir, SQLiteFile+".open-lock"))
+		if lerr != nil {
+			return nil, fmt.Errorf("store: open: %w", lerr)
+		}
+		defer release()
 		s, err = openSQLite(o)
 	case hasPostgresScheme(o.URL):
 		s, secrets, err = openPostgres(o)
