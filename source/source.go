@@ -69,6 +69,9 @@ type Repo struct {
 	// trusted, on top of the system pool, for an https URL (a self-hosted
 	// forge with a private CA).
 	CAFile string
+
+	// kept is what the last Sync opened and read, reused by the next.
+	kept handles
 }
 
 // Revision is what a sync produced: the commit now checked out.
@@ -93,6 +96,8 @@ type settings struct {
 	auth     transport.AuthMethod
 	secrets  []string
 	caBundle []byte
+	// src is the opened local source repository (kindLocal only).
+	src *git.Repository
 }
 
 // Sync makes Dir exactly the head of Branch in the remote repository and
@@ -112,20 +117,28 @@ type settings struct {
 // Sync honours ctx during network operations; set a deadline on it, since
 // a stalled server would otherwise block Sync. Errors are lowercase, never
 // contain a credential, and are classified as described for the sentinel
-// errors (see IsPermanent). Sync is safe to call repeatedly but not
-// concurrently on the same Dir: callers serialise.
+// errors (see IsPermanent). Calls on one Repo are serialised; two Repos
+// must not share a Dir. A Repo keeps the repositories it opened, and the
+// description of the commit it returned, for its next Sync (see
+// handles), so it must not be copied after first use.
 //
 // Local paths and file:// URLs are fetched through go-git's file transport,
 // which runs the git-upload-pack program of the installed git.
 func (r *Repo) Sync(ctx context.Context) (Revision, error) {
-	s, err := r.resolve()
+	h := &r.kept
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s, err := r.resolve(h)
 	if err != nil {
+		h.forget()
 		return Revision{}, fmt.Errorf("sync %s: %w", r.label(), err)
 	}
-	rev, err := s.sync(ctx)
+	rev, err := s.sync(ctx, h)
 	if err != nil {
+		h.forget()
 		return Revision{}, fmt.Errorf("sync %s (branch %s): %w", s.ep.display, s.branch, err)
 	}
+	h.rev = rev
 	return rev, nil
 }
 
@@ -174,8 +187,9 @@ func (r *Repo) label() string {
 	return "repository"
 }
 
-// resolve validates the Repo and loads its credentials.
-func (r *Repo) resolve() (*settings, error) {
+// resolve validates the Repo and loads its credentials. A local source
+// repository is opened through h.
+func (r *Repo) resolve(h *handles) (*settings, error) {
 	ep, err := parseEndpoint(r.URL)
 	if err != nil {
 		return nil, err
@@ -194,8 +208,9 @@ func (r *Repo) resolve() (*settings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkout directory %s: %w: %w", r.Dir, ErrConfig, err)
 	}
+	var src *git.Repository
 	if ep.kind == kindLocal {
-		if err := checkLocalRepo(ep.localPath); err != nil {
+		if src, err = h.openSource(ep.localPath); err != nil {
 			return nil, err
 		}
 		if within(ep.localPath, dir) {
@@ -216,23 +231,23 @@ func (r *Repo) resolve() (*settings, error) {
 			return nil, fmt.Errorf("read ca file %s: %w: %w", r.CAFile, ErrConfig, err)
 		}
 	}
-	return &settings{ep: ep, branch: branch, dir: dir, auth: auth, secrets: secrets, caBundle: ca}, nil
+	return &settings{ep: ep, branch: branch, dir: dir, auth: auth, secrets: secrets, caBundle: ca, src: src}, nil
 }
 
 // sync runs one synchronisation; errors are not yet prefixed with the
 // repository.
-func (s *settings) sync(ctx context.Context) (Revision, error) {
+func (s *settings) sync(ctx context.Context, h *handles) (Revision, error) {
 	if err := ctx.Err(); err != nil {
 		return Revision{}, err
 	}
-	repo, err := openCheckout(s.dir)
+	repo, err := h.openCheckout(s.dir)
 	if err != nil {
 		return Revision{}, err
 	}
 	branchRef := plumbing.NewBranchReferenceName(s.branch)
 	remoteRef := plumbing.NewRemoteReferenceName(remoteName, s.branch)
 	spec := config.RefSpec(fmt.Sprintf("+%s:%s", branchRef, remoteRef))
-	if err := ensureRemote(repo, s.ep.url, spec); err != nil {
+	if err := h.ensureRemote(repo, s.ep.url, spec); err != nil {
 		return Revision{}, err
 	}
 
@@ -253,6 +268,9 @@ func (s *settings) sync(ctx context.Context) (Revision, error) {
 
 	if err := checkout(repo, s.dir, branchRef, target); err != nil {
 		return Revision{}, err
+	}
+	if rev, ok := h.revision(repo, target.String(), s.branch); ok {
+		return rev, nil
 	}
 	rev, err := revisionOf(repo, target, s.branch)
 	if err != nil {
@@ -280,18 +298,14 @@ func (s *settings) fetch(ctx context.Context, repo *git.Repository, spec config.
 // git-upload-pack process, which is most of the cost of a pass over a
 // small unchanged repository. Any doubt (a read error) means "fetch".
 func (s *settings) localUpToDate(repo *git.Repository, branchRef, remoteRef plumbing.ReferenceName) bool {
-	if s.ep.kind != kindLocal || s.ep.localPath == "" {
+	if s.src == nil {
 		return false
 	}
 	have, err := repo.Storer.Reference(remoteRef)
 	if err != nil {
 		return false
 	}
-	src, err := git.PlainOpenWithOptions(s.ep.localPath, &git.PlainOpenOptions{})
-	if err != nil {
-		return false
-	}
-	want, err := src.Reference(branchRef, true)
+	want, err := s.src.Reference(branchRef, true)
 	if err != nil {
 		return false
 	}
@@ -554,29 +568,29 @@ func isSCPLike(s string) bool {
 	return !strings.Contains(s[:colon], "/") && colon < len(s)-1
 }
 
-// checkLocalRepo checks that path is a git repository, giving a clear error
+// checkLocalRepo opens the git repository at path, giving a clear error
 // for the common mistake of pointing at a plain directory of files.
-func checkLocalRepo(path string) error {
+func checkLocalRepo(path string) (*git.Repository, error) {
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("local repository %s does not exist: %w", path, ErrNotRepository)
+		return nil, fmt.Errorf("local repository %s does not exist: %w", path, ErrNotRepository)
 	}
 	if err != nil {
-		return fmt.Errorf("local repository %s: %w", path, err)
+		return nil, fmt.Errorf("local repository %s: %w", path, err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("local repository %s is not a directory: %w", path, ErrNotRepository)
+		return nil, fmt.Errorf("local repository %s is not a directory: %w", path, ErrNotRepository)
 	}
-	_, err = git.PlainOpenWithOptions(path, &git.PlainOpenOptions{})
+	repo, err := git.PlainOpenWithOptions(path, &git.PlainOpenOptions{})
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		return fmt.Errorf("local path %s is a plain directory, not a git repository; "+
+		return nil, fmt.Errorf("local path %s is a plain directory, not a git repository; "+
 			"run \"git init\" and commit the files there, or point the url at a git repository: %w",
 			path, ErrNotRepository)
 	}
 	if err != nil {
-		return fmt.Errorf("open local repository %s: %w", path, err)
+		return nil, fmt.Errorf("open local repository %s: %w", path, err)
 	}
-	return nil
+	return repo, nil
 }
 
 // within reports whether path is dir or lies inside it (both absolute and
