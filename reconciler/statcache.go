@@ -1,22 +1,19 @@
 package reconciler
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/sitesync/sitesync/internal/filestamp"
 )
 
 // statCache remembers the bytes of the files the last observation read,
-// with their inode, size, modification and change times. A file whose
-// metadata is unchanged is not read again: any write to a file, by any
-// means, moves its change time, which no user can set back. Like git's
-// index it distrusts entries read within racyWindow of their last
-// modification, since a write in the same clock tick would not show (the
-// kernel stamps files from a coarse clock that ticks every few
-// milliseconds; racyWindow is well above that).
+// with their stamps (see package filestamp). A file whose stamp is
+// unchanged is not read again: any write to a file, by any means, moves
+// its change time, which no user can set back. Entries read within
+// filestamp.RacyWindow of their last modification are not kept.
 // Observation stays complete and level-triggered; only the re-reading of
 // unchanged bytes is saved.
 type statCache struct {
@@ -25,25 +22,21 @@ type statCache struct {
 }
 
 type cachedFile struct {
-	ino, size    uint64
-	mtime, ctime int64
-	data         []byte
+	stamp filestamp.Stamp
+	data  []byte
 }
 
-const racyWindow = 100 * time.Millisecond
-
-// read returns the content of path, from the cache when its metadata is
-// unchanged.
+// read returns the content of path, from the cache when its stamp is
+// unchanged. now is when the caller's observation started.
 func (c *statCache) read(path string, now time.Time) ([]byte, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	st, err := filestamp.Stat(path)
+	if err != nil {
+		return nil, err
 	}
-	key := cachedFile{ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}
 	c.mu.Lock()
 	hit, ok := c.files[path]
 	c.mu.Unlock()
-	if ok && hit.ino == key.ino && hit.size == key.size && hit.mtime == key.mtime && hit.ctime == key.ctime {
+	if ok && hit.stamp == st {
 		return hit.data, nil
 	}
 	b, err := os.ReadFile(path)
@@ -52,13 +45,12 @@ func (c *statCache) read(path string, now time.Time) ([]byte, error) {
 	}
 	// Only trust a later stat if the file was not modified in the same
 	// tick as this read.
-	if now.Sub(time.Unix(0, max(key.mtime, key.ctime))) > racyWindow && uint64(len(b)) == key.size {
-		key.data = b
+	if st.Trusted(now) && int64(len(b)) == st.Size {
 		c.mu.Lock()
 		if c.files == nil {
 			c.files = map[string]cachedFile{}
 		}
-		c.files[path] = key
+		c.files[path] = cachedFile{stamp: st, data: b}
 		c.mu.Unlock()
 	}
 	return b, nil

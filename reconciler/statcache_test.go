@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sitesync/sitesync/internal/filestamp"
 )
 
 // TestStatCacheSeesSneakyEdits: an edit that keeps the size and puts the
@@ -19,7 +21,7 @@ func TestStatCacheSeesSneakyEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c statCache
-	time.Sleep(2 * racyWindow) // the change time of Chtimes must not be racy
+	time.Sleep(2 * filestamp.RacyWindow) // the change time of Chtimes must not be racy
 	if b, err := c.read(path, time.Now()); err != nil || string(b) != "server { listen 80; }\n" {
 		t.Fatalf("first read: %q %v", b, err)
 	}

@@ -4,10 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
+
+	"github.com/sitesync/sitesync/internal/filestamp"
 )
 
 // handles is what one Sync of a Repo keeps for the next, so that a pass
@@ -33,7 +34,7 @@ type opened struct {
 	// checkout is the repository in dir, opened and checked by
 	// openCheckout; config identifies its .git/config file.
 	dir      string
-	config   fileStamp
+	config   filestamp.Stamp
 	checkout *git.Repository
 	// remote is the remote configuration ensureRemote last confirmed in
 	// checkout.
@@ -121,20 +122,10 @@ func (h *handles) revision(repo *git.Repository, hash string, branch string) (Re
 	return Revision{}, false
 }
 
-// fileStamp identifies one version of one file.
-type fileStamp struct {
-	dev, ino     uint64
-	size         int64
-	mtime, ctime syscall.Timespec
-}
-
 // stampOf stamps the file at path; ok is false when it cannot be stat'ed.
-func stampOf(path string) (st fileStamp, ok bool) {
-	var s syscall.Stat_t
-	if err := syscall.Stat(path, &s); err != nil {
-		return fileStamp{}, false
-	}
-	return fileStamp{dev: uint64(s.Dev), ino: s.Ino, size: s.Size, mtime: s.Mtim, ctime: s.Ctim}, true
+func stampOf(path string) (filestamp.Stamp, bool) {
+	st, err := filestamp.Stat(path)
+	return st, err == nil
 }
 
 // sameDir reports whether path is still the directory described by fi.
