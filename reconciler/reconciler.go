@@ -69,6 +69,9 @@ type Reconciler struct {
 	last *desiredCache
 	// stat saves re-reading managed files whose metadata did not change.
 	stat statCache
+	// raw saves re-reading and re-parsing the raw site files of the
+	// checkout that a new revision did not change.
+	raw state.RawCache
 }
 
 // desiredCache is everything a pass derives from one revision alone.
@@ -257,7 +260,7 @@ func (r *Reconciler) parse(ctx context.Context, p *pass) error {
 	}
 	defer root.Close()
 	f := state.Filter{Include: r.cfg.Reconcile.Include, Exclude: r.cfg.Reconcile.Exclude}
-	d, err := state.Load(root.FS(), r.cfg.Source.File, f)
+	d, err := r.raw.Load(root.FS(), r.cfg.Source.File, f)
 	if err != nil {
 		return Terminal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // maxFileSize bounds every file Load reads: the desired-state file, raw
@@ -32,7 +33,16 @@ const snippetsDir = "snippets"
 // value, sorted by file and line, and the *Desired is nil. Validation covers
 // all sites, including disabled and filtered-out ones.
 func Load(repo fs.FS, file string, f Filter) (*Desired, error) {
-	l := &loader{fsys: repo, file: file, errs: &errList{file: file}}
+	return load(repo, file, f, nil)
+}
+
+// load is Load, reusing and refilling cache when it is not nil.
+func load(repo fs.FS, file string, f Filter, cache *RawCache) (*Desired, error) {
+	l := &loader{fsys: repo, file: file, errs: &errList{file: file}, dirs: map[string]bool{}}
+	if cache != nil {
+		l.cache, l.now, l.kept = cache, time.Now(), map[string]rawEntry{}
+		defer func() { cache.files = l.kept }()
+	}
 	l.errs.list = append(l.errs.list, f.problems()...)
 	d := &Desired{File: file, Snippets: l.snippets()}
 	if !fs.ValidPath(file) || file == "." {
@@ -86,6 +96,14 @@ type loader struct {
 	fsys fs.FS
 	file string
 	errs *errList
+	// dirs holds the directories (slash-separated paths) already found by
+	// lstat to be real directories, not symbolic links, in this Load.
+	dirs map[string]bool
+	// cache, when not nil, holds the raw files of the previous Load; kept
+	// collects those of this one, which were read no earlier than now.
+	cache *RawCache
+	now   time.Time
+	kept  map[string]rawEntry
 }
 
 // resolve validates the parsed file and fills d.
@@ -138,13 +156,13 @@ func (l *loader) loadRaw(r *resolvedSite, raw str) {
 		return
 	}
 	r.site.RawPath = p
-	data, msg := l.readFile(p)
+	e, msg := l.rawFile(p)
 	if msg != "" {
 		l.errs.add(raw.line, "raw file %q %s", p, msg)
 		return
 	}
-	r.site.Raw = data
-	names, other, err := ServerNames(data)
+	r.site.Raw = e.data
+	names, other, err := e.names, e.other, e.err
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
@@ -228,11 +246,25 @@ func (l *loader) snippets() map[string][]byte {
 // directory on the way. On failure it returns a message phrased to follow
 // the file's name ("does not exist", "is a symbolic link; ...").
 func (l *loader) readFile(name string) ([]byte, string) {
+	if _, msg := l.lstat(name); msg != "" {
+		return nil, msg
+	}
+	return l.read(name)
+}
+
+// lstat checks that name is a regular file reached without symbolic links
+// and returns its lstat data, or a message saying what is wrong with it.
+func (l *loader) lstat(name string) (fs.FileInfo, string) {
 	parts := strings.Split(name, "/")
+	var fi fs.FileInfo
 	for i := range parts {
 		p := strings.Join(parts[:i+1], "/")
 		last := i == len(parts)-1
-		fi, err := fs.Lstat(l.fsys, p)
+		if !last && l.dirs[p] {
+			continue
+		}
+		var err error
+		fi, err = fs.Lstat(l.fsys, p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, "does not exist"
@@ -248,8 +280,15 @@ func (l *loader) readFile(name string) ([]byte, string) {
 			return nil, "is a directory"
 		case last && !fi.Mode().IsRegular():
 			return nil, "is not a regular file"
+		case !last:
+			l.dirs[p] = true
 		}
 	}
+	return fi, ""
+}
+
+// read reads the file name, which lstat has checked.
+func (l *loader) read(name string) ([]byte, string) {
 	f, err := l.fsys.Open(name)
 	if err != nil {
 		return nil, fmt.Sprintf("cannot be read: %v", unwrapPath(err))
