@@ -16,14 +16,28 @@ import (
 
 // checkout makes the checkout in dir exactly commit target on branch
 // branchRef. When HEAD is already the branch at target and the worktree
-// passes the lstat-only cleanliness check, it does nothing.
+// passes the lstat-only cleanliness check, it does nothing; when it is a
+// clean checkout of another commit, it applies the difference between the
+// two trees (see fastForward); otherwise, or if that fails, it hard-resets
+// the worktree and index and removes untracked files.
 func checkout(repo *git.Repository, dir string, branchRef plumbing.ReferenceName, target plumbing.Hash) error {
-	current, err := upToDate(repo, dir, branchRef, target)
+	at, idx, err := cleanAt(repo, dir, branchRef)
 	if err != nil {
 		return err
 	}
-	if current {
+	if at == target {
 		return nil
+	}
+	if !at.IsZero() {
+		// A clean checkout of an earlier commit: apply the difference.
+		// The branch moves only once the worktree and index match the
+		// target; on failure the full reset below repairs the worktree.
+		if err := fastForward(repo, dir, idx, at, target); err == nil {
+			if err := repo.Storer.SetReference(plumbing.NewHashReference(branchRef, target)); err != nil {
+				return fmt.Errorf("update %s: %w", branchRef, err)
+			}
+			return nil
+		}
 	}
 	if err := repo.Storer.SetReference(plumbing.NewHashReference(branchRef, target)); err != nil {
 		return fmt.Errorf("update %s: %w", branchRef, err)
@@ -73,22 +87,27 @@ func resetAndClean(repo *git.Repository, wt *git.Worktree, dir string, target pl
 	return repo.Storer.SetIndex(idx)
 }
 
-// upToDate reports whether HEAD is the branch branchRef at target and the
-// worktree looks unmodified.
-func upToDate(repo *git.Repository, dir string, branchRef plumbing.ReferenceName, target plumbing.Hash) (bool, error) {
+// cleanAt returns the commit the checkout holds, with its decoded index,
+// when HEAD is the branch branchRef and the worktree looks unmodified
+// (see worktreeClean); otherwise it returns the zero hash.
+func cleanAt(repo *git.Repository, dir string, branchRef plumbing.ReferenceName) (plumbing.Hash, *index.Index, error) {
 	head, err := repo.Storer.Reference(plumbing.HEAD)
 	if err != nil || head.Type() != plumbing.SymbolicReference || head.Target() != branchRef {
-		return false, nil
+		return plumbing.ZeroHash, nil, nil
 	}
 	branch, err := repo.Storer.Reference(branchRef)
-	if err != nil || branch.Hash() != target {
-		return false, nil
+	if err != nil {
+		return plumbing.ZeroHash, nil, nil
 	}
 	idx, err := repo.Storer.Index()
 	if err != nil {
-		return false, nil
+		return plumbing.ZeroHash, nil, nil
 	}
-	return worktreeClean(dir, idx)
+	clean, err := worktreeClean(dir, idx)
+	if err != nil || !clean {
+		return plumbing.ZeroHash, nil, err
+	}
+	return branch.Hash(), idx, nil
 }
 
 // tracked holds the paths an index makes part of the worktree.
