@@ -131,6 +131,9 @@ type Broker struct {
 type Database struct {
 	// URL is a PostgreSQL URL ("" = SQLite in the state directory).
 	URL string `toml:"url"`
+	// Retention is how long deliveries, sent outbox messages and pass
+	// records are kept; 0 keeps them forever.
+	Retention Duration `toml:"retention"`
 }
 
 // Metrics configures the metrics, health and status listener.
@@ -204,6 +207,7 @@ func builtin() Config {
 		Reconcile: Reconcile{StateDir: "/var/lib/sitesync", Interval: Duration{5 * time.Minute}},
 		Webhook:   Webhook{Listen: "127.0.0.1:3400", Path: "/github-webhook"},
 		Broker:    Broker{Exchange: "sitesync"},
+		Database:  Database{Retention: Duration{90 * 24 * time.Hour}},
 		Metrics:   Metrics{Listen: "127.0.0.1:9400"},
 		GitHub:    GitHub{APIURL: "https://api.github.com", Context: "sitesync"},
 	}
@@ -330,6 +334,9 @@ func (c *Config) validate() error {
 	}
 	if c.Certbot.RenewBefore.Duration < 0 {
 		errs = append(errs, "certbot.renew_before must not be negative")
+	}
+	if r := c.Database.Retention.Duration; r != 0 && r < time.Hour {
+		errs = append(errs, fmt.Sprintf("database.retention: %s is less than an hour; use 0 to keep history forever", r))
 	}
 	for _, kv := range c.Certbot.Env {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {

@@ -114,6 +114,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad env int", "", []string{"SITESYNC_NGINX_HTTP_PORT=eighty"}, "SITESYNC_NGINX_HTTP_PORT: \"eighty\" is not an integer"},
 		{"bad env list", "", []string{"SITESYNC_NGINX_TEST_COMMAND=nginx -t"}, "SITESYNC_NGINX_TEST_COMMAND"},
 		{"bad certbot env", "[certbot]\nenv = [\"NOVALUE\"]\n", nil, "certbot.env: \"NOVALUE\" is not KEY=VALUE"},
+		{"short retention", "[database]\nretention = \"10m\"\n", nil, "database.retention: 10m0s is less than an hour"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text := "[source]\nurl = \"/srv/sites\"\n" + tc.text

@@ -158,6 +158,9 @@ func runService(ctx context.Context, cfg *config.Config, ro role, log *slog.Logg
 		goRun("outbox relay", s.relay.Run)
 	}
 	goRun("gauges", s.updateGauges)
+	if r := cfg.Database.Retention.Duration; r > 0 {
+		goRun("history pruning", func(ctx context.Context) error { return s.pruneHistory(ctx, r, time.Hour) })
+	}
 
 	if ro.reconcile {
 		if err := s.startReconciler(ctx, goRun); err != nil {
@@ -397,6 +400,29 @@ func (s *service) listen(ctx context.Context, goRun func(string, func(context.Co
 }
 
 // updateGauges refreshes the gauges that are polled rather than pushed.
+// pruneHistory deletes database history older than retention at once and
+// then every interval, until ctx is done. A failure is logged and retried
+// at the next interval: history is not worth stopping the service for.
+func (s *service) pruneHistory(ctx context.Context, retention, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		p, err := s.store.Prune(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("pruning database history failed", "err", err)
+		case p.Total() > 0:
+			s.log.Info("pruned database history", "older_than", retention.String(),
+				"deliveries", p.Deliveries, "outbox", p.Outbox, "passes", p.Passes)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 func (s *service) updateGauges(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
