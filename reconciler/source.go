@@ -23,13 +23,20 @@ type Source interface {
 // with go-git into <state_dir>/repo, or, for a local path that is not a git
 // repository, the directory itself.
 func SourceFor(cfg *config.Config) Source {
+	return SourceAt(cfg, filepath.Join(cfg.Reconcile.StateDir, "repo"))
+}
+
+// SourceAt is SourceFor with the git checkout in dir instead of the state
+// directory, for a process that must not move the checkout a reconciler
+// reads (sitesync validate). A plain directory is still read in place.
+func SourceAt(cfg *config.Config, dir string) Source {
 	if source.IsPlainDirectory(cfg.Source.URL) {
 		return source.Directory{Path: cfg.Source.URL}
 	}
 	return &source.Repo{
 		URL:        cfg.Source.URL,
 		Branch:     cfg.Source.Branch,
-		Dir:        filepath.Join(cfg.Reconcile.StateDir, "repo"),
+		Dir:        dir,
 		TokenFile:  cfg.Source.TokenFile,
 		SSHKeyFile: cfg.Source.SSHKeyFile,
 	}

@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sitesync/sitesync/config"
 	"github.com/sitesync/sitesync/internal/testenv"
 	"github.com/sitesync/sitesync/lock"
+	"github.com/sitesync/sitesync/reconciler"
+	"github.com/sitesync/sitesync/source"
 )
 
 // sitesync runs the CLI in-process and returns its exit code and output.
@@ -170,4 +174,49 @@ func tomlList(argv []string) string {
 		q[i] = fmt.Sprintf("%q", a)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// TestValidateUsesPrivateCheckout: validate with no file argument checks
+// the source's current head while a service holds the host lock, without
+// moving the checkout that service reads, and leaves nothing behind.
+func TestValidateUsesPrivateCheckout(t *testing.T) {
+	good := "version: 1\nsites:\n  - name: a\n    serverNames: [a.test]\n    locations: [{path: /, return: \"204\"}]\n"
+	repo := testenv.NewGitRepo(t, map[string]string{"sites.yaml": good})
+	stateDir := t.TempDir()
+	cfgPath := filepath.Join(t.TempDir(), "sitesync.toml")
+	toml := fmt.Sprintf("[source]\nurl = %q\n\n[reconcile]\nstate_dir = %q\n", repo, stateDir)
+	if err := os.WriteFile(cfgPath, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The service's checkout, at the first commit, and its lock.
+	first, err := reconciler.SourceFor(cfg).Checkout(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := hostLock(cfg, "sitesync run (test)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+
+	if code, out, errOut := sitesync(t, nil, "validate", "--config", cfgPath); code != exitOK || !strings.Contains(out, "valid: 1 site") {
+		t.Fatalf("validate while the lock is held: exit %d\n%s%s", code, out, errOut)
+	}
+	testenv.CommitFiles(t, repo, map[string]string{"sites.yaml": "version: 1\nsites:\n  - name: Bad\n"}, "break it")
+	code, _, errOut := sitesync(t, nil, "validate", "--config", cfgPath)
+	if code != exitError || !strings.Contains(errOut, "sites.yaml:3:") {
+		t.Fatalf("validate of a broken head: exit %d, stderr %q (want 1 and sites.yaml:3:)", code, errOut)
+	}
+	if head, err := source.Head(first.Dir); err != nil || head.Commit != first.Revision {
+		t.Errorf("the service's checkout moved to %v (%v), want %s", head.Commit, err, first.Revision)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("validate left %d entries in TMPDIR", len(left))
+	}
 }

@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sitesync/sitesync/config"
+	"github.com/sitesync/sitesync/source"
 
 	"github.com/sitesync/sitesync/reconciler"
 	"github.com/sitesync/sitesync/state"
@@ -31,12 +36,13 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintln(e.stderr, "sitesync:", cerr)
 			return exitError
 		}
-		co, serr := reconciler.SourceFor(cfg).Checkout(ctx)
+		co, cleanup, serr := privateCheckout(ctx, cfg)
 		if serr != nil {
 			fmt.Fprintln(e.stderr, "sitesync:", serr)
 			return exitError
 		}
-		d, err = state.LoadFile(co.Dir+"/"+cfg.Source.File, state.Filter{Include: cfg.Reconcile.Include, Exclude: cfg.Reconcile.Exclude})
+		defer cleanup()
+		d, err = state.LoadFile(filepath.Join(co.Dir, filepath.FromSlash(cfg.Source.File)), state.Filter{Include: cfg.Reconcile.Include, Exclude: cfg.Reconcile.Exclude})
 	case 1:
 		d, err = state.LoadFile(fs.Arg(0), state.Filter{})
 	default:
@@ -49,6 +55,24 @@ func cmdValidate(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s: valid: %d site(s) deployed here, %d skipped, %d snippet(s)\n", d.File, len(d.Sites), len(d.Skipped), len(d.Snippets))
 	return exitOK
+}
+
+// privateCheckout checks the configured source out into a temporary
+// directory that cleanup removes: validate must neither wait for the host
+// lock nor move the checkout a running service is reading. A plain
+// directory source is read in place.
+func privateCheckout(ctx context.Context, cfg *config.Config) (co source.Checkout, cleanup func(), err error) {
+	tmp, err := os.MkdirTemp("", "sitesync-validate-")
+	if err != nil {
+		return source.Checkout{}, nil, err
+	}
+	cleanup = func() { _ = os.RemoveAll(tmp) }
+	co, err = reconciler.SourceAt(cfg, filepath.Join(tmp, "repo")).Checkout(ctx)
+	if err != nil {
+		cleanup()
+		return source.Checkout{}, nil, err
+	}
+	return co, cleanup, nil
 }
 
 func cmdPlan(ctx context.Context, e *env, args []string) int {
