@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
 )
 
 // fileID is a file's inode and modification time.
@@ -50,6 +51,28 @@ func fetchOnly(t *testing.T, dir string) plumbing.Hash {
 	return plumbing.NewHash(runGit(t, dir, "rev-parse", "refs/remotes/origin/main"))
 }
 
+// openCheckoutIndex opens the checkout in dir and decodes its index.
+func openCheckoutIndex(t *testing.T, dir string) (*git.Repository, *index.Index) {
+	t.Helper()
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := repo.Storer.Index()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, idx
+}
+
+// fastForwardCheckout runs fastForward on the checkout in dir from commit
+// from to commit to (hex SHAs).
+func fastForwardCheckout(t *testing.T, dir, from, to string) error {
+	t.Helper()
+	repo, idx := openCheckoutIndex(t, dir)
+	return fastForward(repo, dir, idx, plumbing.NewHash(from), plumbing.NewHash(to))
+}
+
 func TestFastForwardAppliesOnlyTheDifference(t *testing.T) {
 	up := newUpstream(t)
 	up.write("keep.conf", "kept\n")
@@ -73,15 +96,7 @@ func TestFastForwardAppliesOnlyTheDifference(t *testing.T) {
 		t.Fatalf("fetched %s, want %s", got, second)
 	}
 
-	repo, err := git.PlainOpen(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := repo.Storer.Index()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fastForward(repo, dir, idx, plumbing.NewHash(first), plumbing.NewHash(second)); err != nil {
+	if err := fastForwardCheckout(t, dir, first, second); err != nil {
 		t.Fatalf("fastForward: %v", err)
 	}
 	runGit(t, dir, "update-ref", "refs/heads/main", second)
@@ -139,16 +154,7 @@ func TestFastForwardLeavesOtherChangesToReset(t *testing.T) {
 			second := up.commit(name)
 			fetchOnly(t, dir)
 			before := listTree(t, dir)
-			repo, err := git.PlainOpen(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			idx, err := repo.Storer.Index()
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = fastForward(repo, dir, idx, plumbing.NewHash(first), plumbing.NewHash(second))
-			if !errors.Is(err, errNotFastForward) {
+			if err := fastForwardCheckout(t, dir, first, second); !errors.Is(err, errNotFastForward) {
 				t.Fatalf("fastForward = %v, want errNotFastForward", err)
 			}
 			if got := listTree(t, dir); !reflect.DeepEqual(got, before) {

@@ -9,8 +9,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/go-git/go-git/v5"
 )
 
 func TestSyncCloneFromLocalPath(t *testing.T) {
@@ -224,14 +222,7 @@ func TestSyncNoopDoesNotTouchCheckout(t *testing.T) {
 	r := &Repo{URL: up.dir, Dir: dir}
 	first := mustSync(t, r)
 
-	repo, err := git.PlainOpen(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := repo.Storer.Index()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, idx := openCheckoutIndex(t, dir)
 	clean, err := worktreeClean(dir, idx)
 	if err != nil || !clean {
 		t.Fatalf("worktreeClean after sync = %v, %v; want true", clean, err)
