@@ -9,7 +9,10 @@
 // mode with a busy timeout, so a webhook process and a reconcile process on
 // the same host can share it: readers never block, and writers from
 // different processes wait for each other (up to the busy timeout) instead
-// of failing. A postgres:// or postgresql:// URL uses PostgreSQL; Options.
+// of failing. Opening a SQLite database (switching a new file to WAL mode,
+// then migrating) is serialised by an flock on <StateDir>/sitesync.db.open-lock,
+// since SQLite refuses a concurrent switch to WAL mode at once instead of
+// waiting. A postgres:// or postgresql:// URL uses PostgreSQL; Options.
 // Schema puts every table into that schema (created if missing) through the
 // connection's search_path.
 //
