@@ -63,6 +63,11 @@ type Nginx struct {
 	// DefaultServer renders the managed default server on the HTTP port,
 	// which answers ACME HTTP-01 challenges for names no site serves yet.
 	DefaultServer bool `toml:"default_server"`
+	// HTTP2Directive renders HTTP/2 as the "http2 on;" directive, which
+	// nginx 1.25.1 introduced and which newer versions want instead of the
+	// deprecated "listen ... http2" parameter. nginx before 1.25.1 (Debian
+	// 12 ships 1.22) rejects the directive, so it is off by default.
+	HTTP2Directive bool `toml:"http2_directive"`
 	// CommandTimeout bounds the test and reload commands.
 	CommandTimeout Duration `toml:"command_timeout"`
 }

@@ -283,13 +283,14 @@ func (r *Reconciler) parse(ctx context.Context, p *pass) error {
 func (r *Reconciler) render(ctx context.Context, p *pass) error {
 	cfg := r.cfg
 	p.opts = render.Options{
-		HTTPPort:      cfg.Nginx.HTTPPort,
-		HTTPSPort:     cfg.Nginx.HTTPSPort,
-		ListenAddress: cfg.Nginx.ListenAddress,
-		Webroot:       cfg.Certbot.Webroot,
-		SnippetsDir:   cfg.Nginx.SnippetsDir,
-		LiveDir:       filepath.Join(cfg.Certbot.ConfigDir, "live"),
-		DefaultServer: cfg.Nginx.DefaultServer,
+		HTTPPort:       cfg.Nginx.HTTPPort,
+		HTTPSPort:      cfg.Nginx.HTTPSPort,
+		ListenAddress:  cfg.Nginx.ListenAddress,
+		Webroot:        cfg.Certbot.Webroot,
+		SnippetsDir:    cfg.Nginx.SnippetsDir,
+		LiveDir:        filepath.Join(cfg.Certbot.ConfigDir, "live"),
+		DefaultServer:  cfg.Nginx.DefaultServer,
+		HTTP2Directive: cfg.Nginx.HTTP2Directive,
 	}
 	c := r.last
 	if c != nil && !p.fresh {

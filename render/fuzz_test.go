@@ -125,12 +125,15 @@ func fuzzYAML(in fuzzSite) string {
 }
 
 // fuzzOptions are the option sets FuzzRenderSite renders with: the
-// defaults, and loopback ports with the main site's certificate missing.
+// defaults, loopback ports with the main site's certificate missing, and
+// HTTP/2 as a directive.
 func fuzzOptions(site string) []Options {
 	o := baseOptions()
 	o.HTTPPort, o.HTTPSPort, o.ListenAddress, o.DefaultServer = 8080, 8443, "::1", false
 	o.NoTLS = map[string]bool{site: true}
-	return []Options{baseOptions(), o}
+	h2 := baseOptions()
+	h2.HTTP2Directive = true
+	return []Options{baseOptions(), o, h2}
 }
 
 // checkModel verifies that the loaded model holds exactly the values

@@ -39,6 +39,9 @@ type Options struct {
 	LiveDir string
 	// DefaultServer renders the default ACME server in the shared file.
 	DefaultServer bool
+	// HTTP2Directive renders HTTP/2 as "http2 on;" (nginx >= 1.25.1)
+	// rather than as a parameter of the listen directive.
+	HTTP2Directive bool
 	// NoTLS names letsencrypt sites to render without their HTTPS server,
 	// because no usable certificate exists for them.
 	NoTLS map[string]bool
@@ -68,6 +71,9 @@ type SiteData struct {
 	// HTTPListen and HTTPSListen are listen directive arguments ("80",
 	// "127.0.0.1:8443").
 	HTTPListen, HTTPSListen string
+	// HTTP2Directive says to enable HTTP/2 with "http2 on;" rather than
+	// with the listen directive's http2 parameter (Options.HTTP2Directive).
+	HTTP2Directive bool
 	// HTTPSRedirectBase is the scheme and authority HTTP requests are
 	// redirected to ("https://$host" or "https://$host:8443").
 	HTTPSRedirectBase string
@@ -166,6 +172,7 @@ func renderSite(buf *bytes.Buffer, t *template.Template, s state.Site, o Options
 		TLS:               tls,
 		HTTPListen:        listen(o.ListenAddress, o.HTTPPort),
 		HTTPSListen:       listen(o.ListenAddress, o.HTTPSPort),
+		HTTP2Directive:    o.HTTP2Directive,
 		HTTPSRedirectBase: "https://$host",
 		RedirectTarget:    strings.TrimSuffix(s.Redirect, "/"),
 		CertFile:          filepath.Join(live, "fullchain.pem"),

@@ -72,6 +72,9 @@ func TestGolden(t *testing.T) {
 	o.HTTPPort, o.HTTPSPort, o.ListenAddress, o.DefaultServer = 8080, 8443, "127.0.0.1", false
 	o.NoTLS = map[string]bool{"app": true}
 	cases["loopback-notls"] = o
+	h2 := baseOptions()
+	h2.HTTP2Directive = true
+	cases["http2-directive"] = h2
 
 	for name, opts := range cases {
 		t.Run(name, func(t *testing.T) {

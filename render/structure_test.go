@@ -342,7 +342,7 @@ func isAlnumByte(c byte) bool {
 
 // Directives allowed in a rendered server block and in its locations.
 var (
-	serverDirectives   = []string{"listen", "server_name", "client_max_body_size", "include", "ssl_certificate", "ssl_certificate_key", "location"}
+	serverDirectives   = []string{"listen", "server_name", "client_max_body_size", "include", "ssl_certificate", "ssl_certificate_key", "http2", "location"}
 	locationDirectives = []string{"root", "default_type", "try_files", "proxy_pass", "proxy_set_header", "proxy_http_version", "proxy_read_timeout", "return"}
 )
 
@@ -498,7 +498,10 @@ func (c *structureChecker) server(s *directive, https, tls bool) {
 	want := map[string][]string{}
 	if https {
 		listen := []string{listenArg(o.ListenAddress, o.HTTPSPort), "ssl"}
-		if site.HTTP2 {
+		switch {
+		case site.HTTP2 && o.HTTP2Directive:
+			want["http2"] = []string{"on"}
+		case site.HTTP2:
 			listen = append(listen, "http2")
 		}
 		want["listen"] = listen
@@ -883,6 +886,7 @@ func TestCheckStructureRejectsEdits(t *testing.T) {
 		{"nested block", replace("proxy_pass http://127.0.0.1:8080;", "proxy_pass http://127.0.0.1:8080; if ($host) { return 404; }"), `"if"`},
 		{"top-level directive", func(b string) string { return "include /etc/nginx/evil.conf;\n" + b }, "top-level"},
 		{"wrong listen", replace("listen 443 ssl http2;", "listen 443 ssl;"), "listen"},
+		{"http2 both ways", replace("listen 443 ssl http2;", "listen 443 ssl http2;\n    http2 on;"), `unexpected directive "http2"`},
 		{"missing server_name", replace("    server_name app.example.org www.app.example.org;\n", ""), "server_name is missing"},
 		{"quoted argument", replace("root /srv/app;", `root "/srv/app";`), "quoted"},
 	}
