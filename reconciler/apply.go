@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/google/renameio/v2"
 
@@ -261,11 +262,16 @@ func (p *pass) needsReload() bool {
 	return p.touched || p.res.Issued > 0 || p.obs.ReloadPending
 }
 
+// maxHeldPerPass is how many sites one pass holds back, one nginx -t run
+// each, before it concludes that the rejections have a common cause.
+const maxHeldPerPass = 10
+
 // test runs the test command when nginx is about to be reloaded. When
 // nginx rejects a file this pass wrote for a site, that site alone is put
 // back (held at its last version that passed) and the test runs again, so
 // one bad site never blocks the others. A failure that cannot be pinned on
-// a site puts every file back.
+// a site, or rejections of more than maxHeldPerPass sites in one pass,
+// put every file back.
 func (r *Reconciler) test(ctx context.Context, p *pass) error {
 	argv := r.cfg.Nginx.TestCommand
 	// The first pass of a process always tests, so the configuration's
@@ -274,6 +280,7 @@ func (r *Reconciler) test(ctx context.Context, p *pass) error {
 		return r.settle(p)
 	}
 	r.crashPoint("before-test")
+	var held []string
 	for {
 		_, err := command.Run(context.WithoutCancel(ctx), argv, nil, r.cfg.Nginx.CommandTimeout.Duration)
 		p.res.Tested = true
@@ -287,13 +294,23 @@ func (r *Reconciler) test(ctx context.Context, p *pass) error {
 			return fmt.Errorf("%w: %w", ErrConfigInvalid, err)
 		}
 		site, msg, ok := p.attribute(err)
-		if !ok {
-			rejected := fmt.Errorf("%w (the failure is not in a site's file, so nothing was applied): %w", ErrConfigRejected, err)
+		if !ok || len(held) == maxHeldPerPass {
+			why := "the failure is not in a site's file"
+			if ok {
+				// nginx names one file per run: holding sites one by
+				// one would run nginx -t once per site of the fleet.
+				why = fmt.Sprintf("nginx rejected more than %d sites (%s, ...), which points at something they share, such as a template or a directive this nginx does not know", maxHeldPerPass, strings.Join(held, ", "))
+				for _, s := range held {
+					delete(p.res.SiteErrors, s)
+				}
+			}
+			rejected := fmt.Errorf("%w (%s, so nothing was applied): %w", ErrConfigRejected, why, err)
 			if rerr := r.rollback(p); rerr != nil {
 				return errors.Join(rejected, rerr)
 			}
 			return Terminal(rejected)
 		}
+		held = append(held, site)
 		var rendered []byte
 		for _, a := range p.res.Plan {
 			if a.Site == site && a.Kind == ActionWrite && a.Dir == DirConf {

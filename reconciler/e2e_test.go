@@ -282,6 +282,56 @@ func TestQuarantineHoldsOnlyTheBadSites(t *testing.T) {
 	}
 }
 
+// TestManyRejectedSitesApplyNothing: when nginx rejects site after site,
+// the cause is something they share (here every new site includes a
+// snippet that does not exist, as a template or an nginx version problem
+// would break every file); holding them one nginx -t at a time would run
+// it once per site of the fleet, so after maxHeldPerPass (10) sites the
+// pass puts everything back.
+func TestManyRejectedSitesApplyNothing(t *testing.T) {
+	app := backend(t, "app")
+	site := func(name, extra string) string {
+		return fmt.Sprintf("\n  - name: %s\n    serverNames: [%s.test]\n%s    locations:\n      - path: /\n        proxyPass: %s\n", name, name, extra, app)
+	}
+	h := newHost(t, map[string]string{"sites.yaml": sitesYAML(site("a", ""))})
+	// Count the nginx -t runs: the shell appends a line to the file named
+	// by its first argument, then runs nginx -t with the remaining ones.
+	runs := filepath.Join(t.TempDir(), "tests")
+	h.cfg.Nginx.TestCommand = append([]string{"sh", "-c", `echo run >> "$0" && exec "$@"`, runs}, h.nginx.TestCommand...)
+	h.mustPass()
+	h.nginx.WaitReloads(t, 1)
+	before := snapshot(t, h.cfg.Nginx.ConfDir)
+	os.Remove(runs)
+
+	sites := site("a", "    clientMaxBodySize: 5m\n")
+	for i := range 14 {
+		sites += site(fmt.Sprintf("broken%02d", i), "    includes: [missing-snippet.conf]\n")
+	}
+	h.commit(map[string]string{"sites.yaml": sitesYAML(sites)})
+	res, err := h.pass()
+	if !errors.Is(err, reconciler.ErrConfigRejected) || !reconciler.IsTerminal(err) || !strings.Contains(err.Error(), "more than 10 sites") {
+		t.Fatalf("err = %v, want a terminal ErrConfigRejected naming more than 10 sites", err)
+	}
+	if len(res.SiteErrors) != 0 || res.Reloaded || res.Written != 0 {
+		t.Errorf("result: site errors %v, reloaded %t, written %d; want none of them", res.SiteErrors, res.Reloaded, res.Written)
+	}
+	if after := snapshot(t, h.cfg.Nginx.ConfDir); after != before {
+		t.Errorf("conf.d changed:\n%s\nwas\n%s", after, before)
+	}
+	if b, _ := os.ReadFile(runs); strings.Count(string(b), "run") != 11 {
+		t.Errorf("nginx -t ran %d times, want 11 (one per held site and the one that gave up)", strings.Count(string(b), "run"))
+	}
+	if _, err := os.Stat(filepath.Join(h.cfg.Reconcile.StateDir, "quarantine.json")); err == nil {
+		b, _ := os.ReadFile(filepath.Join(h.cfg.Reconcile.StateDir, "quarantine.json"))
+		if strings.Contains(string(b), "broken") {
+			t.Errorf("sites were quarantined although nothing was applied:\n%s", b)
+		}
+	}
+	if got := h.nginx.ReloadCount(t); got != 1 {
+		t.Errorf("reloads = %d, want 1 (the first pass only)", got)
+	}
+}
+
 func TestUnattributableRejectionAppliesNothing(t *testing.T) {
 	app := backend(t, "app")
 	good := sitesYAML(fmt.Sprintf(`
