@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -61,6 +62,11 @@ func fastForward(repo *git.Repository, dir string, idx *index.Index, from, to pl
 				return fmt.Errorf("%s has mode %s: %w", side.Name, m, errNotFastForward)
 			}
 		}
+		for _, name := range []string{c.From.Name, c.To.Name} {
+			if name != "" && !safeTreePath(name) {
+				return fmt.Errorf("unsafe path %q: %w", name, errNotFastForward)
+			}
+		}
 		if c.From.Name != "" && c.From.Name != c.To.Name {
 			removed = append(removed, c.From)
 		}
@@ -94,6 +100,27 @@ func fastForward(repo *git.Repository, dir string, idx *index.Index, from, to pl
 		return fmt.Errorf("write index: %w", err)
 	}
 	return nil
+}
+
+// safeTreePath reports whether name, a slash-separated path from a tree,
+// stays inside the worktree and out of .git: no empty, "." or ".."
+// component, no component that is .git in any letter case, no backslash
+// and no control character. git itself refuses to check such paths out,
+// and go-git's tree walk refuses them before fastForward sees them; this
+// check does not depend on that. A commit with one is left to go-git's
+// reset, which refuses it too.
+func safeTreePath(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x20 || name[i] == 0x7f || name[i] == '\\' {
+			return false
+		}
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == "" || part == "." || part == ".." || strings.EqualFold(part, git.GitDirName) {
+			return false
+		}
+	}
+	return true
 }
 
 // treeOf returns the tree of commit hash.

@@ -6,12 +6,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
+	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
 // fileID is a file's inode and modification time.
@@ -168,4 +173,117 @@ func TestFastForwardLeavesOtherChangesToReset(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestSafeTreePath(t *testing.T) {
+	for name, want := range map[string]bool{
+		"sites.yaml":     true,
+		"raw/a.conf":     true,
+		"a/.gitkeep":     true,
+		"a/.github/x":    true,
+		"..":             false,
+		"../etc/passwd":  false,
+		"raw/../../x":    false,
+		"./x":            false,
+		"a//b":           false,
+		"/abs":           false,
+		"a/":             false,
+		".git/config":    false,
+		"a/.GIT/hooks/x": false,
+		"a/.Git":         false,
+		"a\\..\\b":       false,
+		"line\nbreak":    false,
+		"del\x7f":        false,
+		"":               false,
+	} {
+		if got := safeTreePath(name); got != want {
+			t.Errorf("safeTreePath(%q) = %t, want %t", name, got, want)
+		}
+	}
+}
+
+// TestSyncRefusesTraversalCommit: commits crafted with a tree entry named
+// ".." or ".git" (git refuses to create them, but a hostile remote can send
+// them) never write outside the worktree, by the fast path or the reset.
+// go-git's tree walk (v5.19) already refuses such entries, so this guards
+// the property against a regression there; safeTreePath, checked by
+// TestSafeTreePath, is the fast path's own second line.
+func TestSyncRefusesTraversalCommit(t *testing.T) {
+	for _, entry := range []string{"..", ".git", ".GIT"} {
+		t.Run(entry, func(t *testing.T) {
+			up := newUpstream(t)
+			base := t.TempDir()
+			dir := filepath.Join(base, "state", "checkout")
+			r := &Repo{URL: up.dir, Dir: dir}
+			mustSync(t, r)
+			from := up.head()
+			to := craftCommit(t, up, entry, "escaped.txt")
+			escaped := filepath.Join(dir, entry, "escaped.txt")
+			fetchOnly(t, dir)
+			if err := fastForwardCheckout(t, dir, from, to); err == nil {
+				t.Errorf("fastForward accepted a tree entry %q", entry)
+			}
+			_, err := r.Sync(testCtx(t))
+			t.Logf("Sync of the crafted commit: %v", err)
+			if _, statErr := os.Stat(escaped); !errors.Is(statErr, os.ErrNotExist) {
+				t.Fatalf("the crafted commit wrote %s (Sync: %v)", escaped, err)
+			}
+		})
+	}
+}
+
+// craftCommit commits, on top of up's head, a tree that adds the entry
+// dirName holding the file fileName, written with go-git's object API
+// since git itself refuses such names, and returns the commit's SHA.
+func craftCommit(t *testing.T, up *upstream, dirName, fileName string) string {
+	t.Helper()
+	repo, err := git.PlainOpen(up.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := func(o interface {
+		Encode(plumbing.EncodedObject) error
+	}) plumbing.Hash {
+		obj := repo.Storer.NewEncodedObject()
+		if err := o.Encode(obj); err != nil {
+			t.Fatal(err)
+		}
+		h, err := repo.Storer.SetEncodedObject(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	blob := repo.Storer.NewEncodedObject()
+	blob.SetType(plumbing.BlobObject)
+	w, err := blob.Writer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("escaped\n")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	blobHash, err := repo.Storer.SetEncodedObject(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := store(&object.Tree{Entries: []object.TreeEntry{{Name: fileName, Mode: filemode.Regular, Hash: blobHash}}})
+	head, err := repo.CommitObject(plumbing.NewHash(up.head()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := head.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := append([]object.TreeEntry{{Name: dirName, Mode: filemode.Dir, Hash: inner}}, tree.Entries...)
+	slices.SortFunc(entries, func(a, b object.TreeEntry) int { return strings.Compare(a.Name, b.Name) })
+	root := store(&object.Tree{Entries: entries})
+	sig := object.Signature{Name: "Mallory", Email: "m@example.com", When: time.Now()}
+	commit := store(&object.Commit{Author: sig, Committer: sig, Message: "escape", TreeHash: root, ParentHashes: []plumbing.Hash{head.Hash}})
+	if err := repo.Storer.SetReference(plumbing.NewHashReference("refs/heads/main", commit)); err != nil {
+		t.Fatal(err)
+	}
+	return commit.String()
 }
