@@ -43,6 +43,32 @@ func tomlList(argv []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
+// hostTOML is the [source], [nginx], [certbot] and [reconcile] part of a
+// sitesync.toml for repo and nginx directories, with certbot off and the
+// state, certbot and webroot directories in dir; it ends inside
+// [reconcile], so a caller can add keys of that section.
+func hostTOML(repo, confDir, snippetsDir string, test, reload []string, httpPort, httpsPort int, dir string) string {
+	return fmt.Sprintf(`[source]
+url = %s
+[nginx]
+conf_dir = %s
+snippets_dir = %s
+test_command = %s
+reload_command = %s
+http_port = %d
+https_port = %d
+listen_address = "127.0.0.1"
+[certbot]
+command = []
+config_dir = %s
+webroot = %s
+[reconcile]
+state_dir = %s
+`, tomlString(repo), tomlString(confDir), tomlString(snippetsDir), tomlList(test), tomlList(reload),
+		httpPort, httpsPort, tomlString(filepath.Join(dir, "le")), tomlString(filepath.Join(dir, "acme")),
+		tomlString(filepath.Join(dir, "state")))
+}
+
 // writeFile writes a test file and fails the test on error.
 func writeFile(t testing.TB, path, text string, perm os.FileMode) {
 	t.Helper()
@@ -77,25 +103,8 @@ func measureRSS(t *testing.T, bin string, h *host, files int) rssResult {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sitesync.toml")
-	writeFile(t, cfg, fmt.Sprintf(`[source]
-url = %s
-[nginx]
-conf_dir = %s
-snippets_dir = %s
-test_command = []
-reload_command = []
-http_port = %d
-https_port = %d
-listen_address = "127.0.0.1"
-[certbot]
-command = []
-config_dir = %s
-webroot = %s
-[reconcile]
-state_dir = %s
-`, tomlString(h.repo), tomlString(filepath.Join(dir, "conf.d")), tomlString(filepath.Join(dir, "snippets")),
-		h.cfg.Nginx.HTTPPort, h.cfg.Nginx.HTTPSPort,
-		tomlString(filepath.Join(dir, "le")), tomlString(filepath.Join(dir, "acme")), tomlString(filepath.Join(dir, "state"))), 0o644)
+	writeFile(t, cfg, hostTOML(h.repo, filepath.Join(dir, "conf.d"), filepath.Join(dir, "snippets"), nil, nil,
+		h.cfg.Nginx.HTTPPort, h.cfg.Nginx.HTTPSPort, dir), 0o644)
 
 	var res rssResult
 	conv, floor := measured(t, 10*time.Minute, dir, bin, "apply", "--config", cfg)

@@ -52,7 +52,7 @@ type host struct {
 	t       *testing.T
 	nginx   *testenv.Nginx
 	repo    string
-	fleet   fleet
+	fleet   testenv.Fleet
 	cfg     *config.Config
 	issuer  *countingIssuer
 	variant int
@@ -66,8 +66,8 @@ type host struct {
 func newHost(t *testing.T, n int) *host {
 	t.Helper()
 	ngx := testenv.StartNginx(t)
-	fl := fleet{n: n, port: ngx.HTTPPort}
-	repo := testenv.NewGitRepo(t, fl.files())
+	fl := testenv.Fleet{N: n, Port: ngx.HTTPPort}
+	repo := testenv.NewGitRepo(t, fl.Files())
 	cfg := testenv.HostConfig(t, ngx, repo)
 	return &host{t: t, nginx: ngx, repo: repo, fleet: fl, cfg: cfg, issuer: &countingIssuer{}}
 }
@@ -98,7 +98,7 @@ func (h *host) pass(r *reconciler.Reconciler) (*reconciler.Result, time.Duration
 // without the deleted sites when withoutDeleted is set.
 func (h *host) commit(withoutDeleted bool) {
 	h.t.Helper()
-	testenv.CommitFiles(h.t, h.repo, map[string]string{"sites.yaml": h.fleet.sitesYAML(h.variant, withoutDeleted)}, "bench")
+	testenv.CommitFiles(h.t, h.repo, map[string]string{"sites.yaml": h.fleet.SitesYAML(h.variant, withoutDeleted)}, "bench")
 }
 
 // reset empties conf.d and the snippets directory, forgets sitesync's
@@ -150,7 +150,7 @@ func (h *host) testAndReload() {
 // variant.
 func (h *host) probeServed() {
 	h.t.Helper()
-	waitServed(h.t, h.nginx, h.fleet.host(probeSite), 301, h.fleet.redirectTarget(h.variant), 10*time.Millisecond, 30*time.Second)
+	waitServed(h.t, h.nginx, h.fleet.Host(testenv.ProbeSite), 301, h.fleet.RedirectTarget(h.variant), 10*time.Millisecond, 30*time.Second)
 }
 
 // managedFiles reads every file sitesync wrote, by path.
@@ -257,7 +257,7 @@ type sizeResult struct {
 // measureSize runs every reconcile measurement at one fleet size.
 func measureSize(t *testing.T, o options, bin string, n int) sizeResult {
 	h := newHost(t, n)
-	res := sizeResult{N: n, Deleted: h.fleet.deletedCount()}
+	res := sizeResult{N: n, Deleted: h.fleet.DeletedCount()}
 
 	// Warm-up: a converge that also gives the floor the rendered bytes.
 	h.reset()
@@ -270,7 +270,7 @@ func measureSize(t *testing.T, o options, bin string, n int) sizeResult {
 	files, filesVariant := h.managedFiles(), h.variant
 	res.Files = len(files)
 	confDir := h.cfg.Nginx.ConfDir
-	probeFile := filepath.Join(confDir, render.SiteFile(h.fleet.name(probeSite)))
+	probeFile := filepath.Join(confDir, render.SiteFile(h.fleet.Name(testenv.ProbeSite)))
 
 	for rep := range o.reps {
 		t.Logf("sites=%d rep %d/%d", n, rep+1, o.reps)
@@ -292,7 +292,7 @@ func measureSize(t *testing.T, o options, bin string, n int) sizeResult {
 			h.testAndReload()
 		}))
 		h.settle()
-		waitServed(t, h.nginx, h.fleet.host(probeSite), 301, h.fleet.redirectTarget(filesVariant), 10*time.Millisecond, 30*time.Second)
+		waitServed(t, h.nginx, h.fleet.Host(testenv.ProbeSite), 301, h.fleet.RedirectTarget(filesVariant), 10*time.Millisecond, 30*time.Second)
 
 		h.reset()
 		r := h.reconciler()
@@ -372,7 +372,7 @@ func measureSize(t *testing.T, o options, bin string, n int) sizeResult {
 		// The floor writes a visibly different redirect, so that the time
 		// until nginx serves it can be measured too; the file is put back
 		// afterwards.
-		target := h.fleet.redirectTarget(h.variant)
+		target := h.fleet.RedirectTarget(h.variant)
 		changed := bytes.Replace(data, []byte(target), []byte(target+"-floor"), 1)
 		if bytes.Equal(changed, data) {
 			t.Fatalf("%s does not redirect to %s", probeFile, target)
@@ -388,7 +388,7 @@ func measureSize(t *testing.T, o options, bin string, n int) sizeResult {
 			}
 			h.testAndReload()
 		}))
-		waitServed(t, h.nginx, h.fleet.host(probeSite), 301, target+"-floor", 10*time.Millisecond, 30*time.Second)
+		waitServed(t, h.nginx, h.fleet.Host(testenv.ProbeSite), 301, target+"-floor", 10*time.Millisecond, 30*time.Second)
 		res.ChangeFloorServed = append(res.ChangeFloorServed, time.Since(start))
 		h.settle()
 		if err := atomicWrite(probeFile, data); err != nil {
@@ -404,7 +404,7 @@ func measureSize(t *testing.T, o options, bin string, n int) sizeResult {
 		}
 		res.Delete = append(res.Delete, d)
 		h.settle()
-		waitServed(t, h.nginx, h.fleet.host(0), 404, "", 10*time.Millisecond, 30*time.Second)
+		waitServed(t, h.nginx, h.fleet.Host(0), 404, "", 10*time.Millisecond, 30*time.Second)
 
 		h.commit(false)
 		if pr, _ = h.pass(r); pr.Written != res.Deleted || !pr.Reloaded {
@@ -413,8 +413,8 @@ func measureSize(t *testing.T, o options, bin string, n int) sizeResult {
 		h.settle()
 		var gone []string
 		for i := range n {
-			if h.fleet.deleted(i) {
-				gone = append(gone, filepath.Join(confDir, render.SiteFile(h.fleet.name(i))))
+			if h.fleet.Deleted(i) {
+				gone = append(gone, filepath.Join(confDir, render.SiteFile(h.fleet.Name(i))))
 			}
 		}
 		runtime.GC()

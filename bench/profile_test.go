@@ -3,10 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
-	"github.com/sitesync/sitesync/config"
 	"github.com/sitesync/sitesync/internal/testenv"
 	"github.com/sitesync/sitesync/reconciler"
 )
@@ -25,19 +23,9 @@ var profileSizes = []int{100, 1000, 10000}
 // newBareHost returns a host with an n-site fleet and no nginx, converged.
 func newBareHost(b *testing.B, n int) (*host, *reconciler.Reconciler) {
 	b.Helper()
-	fl := fleet{n: n, port: 8080}
-	repo := testenv.NewGitRepo(b, fl.files())
-	cfg, err := config.Default(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	cfg.Source.URL = repo
-	cfg.Nginx.ConfDir, cfg.Nginx.SnippetsDir = filepath.Join(dir, "conf.d"), filepath.Join(dir, "snippets")
-	cfg.Nginx.TestCommand, cfg.Nginx.ReloadCommand = nil, nil
-	cfg.Certbot.Command = nil
-	cfg.Certbot.ConfigDir, cfg.Certbot.Webroot = filepath.Join(dir, "le"), filepath.Join(dir, "acme")
-	cfg.Reconcile.StateDir = filepath.Join(dir, "state")
+	fl := testenv.Fleet{N: n, Port: 8080}
+	repo := testenv.NewGitRepo(b, fl.Files())
+	cfg := testenv.BareConfig(b, repo)
 	h := &host{repo: repo, fleet: fl, cfg: cfg, issuer: &countingIssuer{}}
 	r := h.reconciler()
 	if res, err := r.Reconcile(context.Background()); err != nil || res.Written < n {
@@ -76,7 +64,7 @@ func BenchmarkPass(b *testing.B) {
 			for range b.N {
 				b.StopTimer()
 				h.variant++
-				testenv.CommitFiles(b, h.repo, map[string]string{"sites.yaml": h.fleet.sitesYAML(h.variant, false)}, "bench")
+				testenv.CommitFiles(b, h.repo, map[string]string{"sites.yaml": h.fleet.SitesYAML(h.variant, false)}, "bench")
 				b.StartTimer()
 				if res, err := r.Reconcile(context.Background()); err != nil || res.Written != 1 {
 					b.Fatalf("one-site change: %v, %d written", err, res.Written)

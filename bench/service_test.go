@@ -34,7 +34,7 @@ type service struct {
 	t       *testing.T
 	nginx   *testenv.Nginx
 	repo    string
-	fleet   fleet
+	fleet   testenv.Fleet
 	variant int
 	// webhookURL and metricsURL are the service's listeners.
 	webhookURL, metricsURL string
@@ -51,8 +51,8 @@ type service struct {
 func startService(t *testing.T, bin string, n int) *service {
 	t.Helper()
 	ngx := testenv.StartNginx(t)
-	fl := fleet{n: n, port: ngx.HTTPPort}
-	repo := testenv.NewGitRepo(t, fl.files())
+	fl := testenv.Fleet{N: n, Port: ngx.HTTPPort}
+	repo := testenv.NewGitRepo(t, fl.Files())
 	brokerURL := testenv.RabbitMQURL(t, "")
 	dbURL := testenv.PostgresURL(t, "")
 	dir := t.TempDir()
@@ -60,23 +60,7 @@ func startService(t *testing.T, bin string, n int) *service {
 	writeFile(t, secret, webhookSecret+"\n", 0o600)
 	ports := testenv.FreePorts(t, 2)
 	cfg := filepath.Join(dir, "sitesync.toml")
-	writeFile(t, cfg, fmt.Sprintf(`[source]
-url = %s
-[nginx]
-conf_dir = %s
-snippets_dir = %s
-test_command = %s
-reload_command = %s
-http_port = %d
-https_port = %d
-listen_address = "127.0.0.1"
-[certbot]
-command = []
-config_dir = %s
-webroot = %s
-[reconcile]
-state_dir = %s
-interval = "1h"
+	writeFile(t, cfg, hostTOML(repo, ngx.ConfDir, ngx.SnippetsDir, ngx.TestCommand, ngx.ReloadCommand, ngx.HTTPPort, ngx.HTTPSPort, dir)+fmt.Sprintf(`interval = "1h"
 [webhook]
 listen = "127.0.0.1:%d"
 path = "/github-webhook"
@@ -89,9 +73,7 @@ queue = "sitesync.bench"
 url = %s
 [metrics]
 listen = "127.0.0.1:%d"
-`, tomlString(repo), tomlString(ngx.ConfDir), tomlString(ngx.SnippetsDir), tomlList(ngx.TestCommand), tomlList(ngx.ReloadCommand),
-		ngx.HTTPPort, ngx.HTTPSPort, tomlString(filepath.Join(dir, "le")), tomlString(filepath.Join(dir, "acme")),
-		tomlString(filepath.Join(dir, "state")), ports[0], tomlString(secret), tomlString(brokerURL), tomlString(dbURL), ports[1]), 0o644)
+`, ports[0], tomlString(secret), tomlString(brokerURL), tomlString(dbURL), ports[1]), 0o644)
 
 	s := &service{
 		t: t, nginx: ngx, repo: repo, fleet: fl, dbURL: dbURL,
@@ -133,7 +115,7 @@ listen = "127.0.0.1:%d"
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	waitServed(t, ngx, fl.host(probeSite), 301, fl.redirectTarget(0), 20*time.Millisecond, 5*time.Minute)
+	waitServed(t, ngx, fl.Host(testenv.ProbeSite), 301, fl.RedirectTarget(0), 20*time.Millisecond, 5*time.Minute)
 	s.store, err = store.Open(context.Background(), store.Options{URL: dbURL})
 	if err != nil {
 		t.Fatal(err)
@@ -351,14 +333,14 @@ func (s *service) reconcileTotal() float64 {
 func (s *service) pushToReload(id string) (sent time.Time, d time.Duration) {
 	s.t.Helper()
 	s.variant++
-	sha := testenv.CommitFiles(s.t, s.repo, map[string]string{"sites.yaml": s.fleet.sitesYAML(s.variant, false)}, "bench: push")
+	sha := testenv.CommitFiles(s.t, s.repo, map[string]string{"sites.yaml": s.fleet.SitesYAML(s.variant, false)}, "bench: push")
 	body, sig := pushPayload(sha)
 	start := time.Now()
 	code, err := s.deliver(id, body, sig)
 	if err != nil || code != http.StatusAccepted {
 		s.t.Fatalf("push %s: %d %v", id, code, err)
 	}
-	waitServed(s.t, s.nginx, s.fleet.host(probeSite), 301, s.fleet.redirectTarget(s.variant), 10*time.Millisecond, time.Minute)
+	waitServed(s.t, s.nginx, s.fleet.Host(testenv.ProbeSite), 301, s.fleet.RedirectTarget(s.variant), 10*time.Millisecond, time.Minute)
 	return start, time.Since(start)
 }
 
@@ -411,7 +393,7 @@ func measureWebhook(t *testing.T, o options, s *service) (levels []loadResult, b
 
 	// A burst for a new commit: how many passes does it cost?
 	s.variant++
-	sha := testenv.CommitFiles(t, s.repo, map[string]string{"sites.yaml": s.fleet.sitesYAML(s.variant, false)}, "bench: burst")
+	sha := testenv.CommitFiles(t, s.repo, map[string]string{"sites.yaml": s.fleet.SitesYAML(s.variant, false)}, "bench: burst")
 	before, _ := s.covered()
 	seen := map[string]bool{}
 	for _, p := range before {
@@ -426,7 +408,7 @@ func measureWebhook(t *testing.T, o options, s *service) (levels []loadResult, b
 	burst = burstResult{N: o.burst, Wall: l.Wall}
 	s.waitCovered("burst", o.burst, 5*time.Minute)
 	burst.Covered = time.Since(start)
-	waitServed(t, s.nginx, s.fleet.host(probeSite), 301, s.fleet.redirectTarget(s.variant), 10*time.Millisecond, time.Minute)
+	waitServed(t, s.nginx, s.fleet.Host(testenv.ProbeSite), 301, s.fleet.RedirectTarget(s.variant), 10*time.Millisecond, time.Minute)
 	after, _ := s.covered()
 	for _, p := range after {
 		if seen[p.ID] {

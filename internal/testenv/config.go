@@ -29,3 +29,23 @@ func HostConfig(t testing.TB, n *Nginx, repo string) *config.Config {
 	cfg.Reconcile.StateDir = filepath.Join(dir, "state")
 	return cfg
 }
+
+// BareConfig returns the embedded default configuration pointed at a site
+// repository, without nginx or certbot (no test, reload or certbot
+// commands) and with conf.d, snippets, state and certbot directories in a
+// fresh temporary directory: the Go side of a pass alone, for benchmarks.
+func BareConfig(t testing.TB, repo string) *config.Config {
+	t.Helper()
+	cfg, err := config.Default(nil)
+	if err != nil {
+		t.Fatalf("testenv: default config: %v", err)
+	}
+	dir := t.TempDir()
+	cfg.Source.URL = repo
+	cfg.Nginx.ConfDir, cfg.Nginx.SnippetsDir = filepath.Join(dir, "conf.d"), filepath.Join(dir, "snippets")
+	cfg.Nginx.TestCommand, cfg.Nginx.ReloadCommand = nil, nil
+	cfg.Certbot.Command = nil
+	cfg.Certbot.ConfigDir, cfg.Certbot.Webroot = filepath.Join(dir, "le"), filepath.Join(dir, "acme")
+	cfg.Reconcile.StateDir = filepath.Join(dir, "state")
+	return cfg
+}
