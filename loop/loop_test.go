@@ -119,6 +119,8 @@ func TestTransientFailuresBackOffAndTerminalWaits(t *testing.T) {
 	for range 4 {
 		<-f.done
 	}
+	// f.done fires inside Reconcile, before the loop calls OnPass.
+	waitFor(t, "four recorded passes", func() bool { mu.Lock(); defer mu.Unlock(); return len(sources) >= 4 })
 	mu.Lock()
 	if sources[1] != SourceRetry || sources[3] != SourceRetry {
 		t.Fatalf("sources = %v, want retries after failures", sources)
