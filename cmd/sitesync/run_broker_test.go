@@ -67,7 +67,6 @@ func TestRunWithPostgresAndRabbitMQ(t *testing.T) {
 	if code, _ := s.nginx.GetEventually(t, "one.test", "/", func(c int, _ string) bool { return c == 204 }); code != 204 {
 		t.Fatal("startup pass did not converge")
 	}
-	before, _ := passesCovering(t, dbURL)
 
 	// A burst of 1,000 deliveries, 16 at a time.
 	sha := testenv.CommitFiles(t, s.repo, map[string]string{"sites.yaml": siteYAML("one", "two")}, "add two")
@@ -88,6 +87,7 @@ func TestRunWithPostgresAndRabbitMQ(t *testing.T) {
 		}()
 	}
 	var all []string
+	burstStart := time.Now()
 	for i := range 1000 {
 		id := fmt.Sprintf("burst-%04d", i)
 		all = append(all, id)
@@ -95,6 +95,7 @@ func TestRunWithPostgresAndRabbitMQ(t *testing.T) {
 	}
 	close(ids)
 	wg.Wait()
+	span := time.Since(burstStart)
 	if statuses[http.StatusAccepted] != 1000 {
 		t.Fatalf("burst statuses = %v, want 1000 × 202", statuses)
 	}
@@ -107,11 +108,23 @@ func TestRunWithPostgresAndRabbitMQ(t *testing.T) {
 		}
 		return true
 	})
-	after, _ := passesCovering(t, dbURL)
-	burstPasses := len(after) - len(before)
-	t.Logf("1,000 deliveries -> %d pass(es)", burstPasses)
-	if burstPasses > 2 {
-		t.Fatalf("a burst of 1,000 deliveries cost %d passes, want at most 2", burstPasses)
+	// Only passes that consumed a burst delivery count: the startup pass
+	// may be recorded after readiness, so a before/after difference could
+	// include it.
+	passes, _ := passesCovering(t, dbURL)
+	burstPasses := 0
+	for _, p := range passes {
+		if slices.ContainsFunc(p.Deliveries, func(d string) bool { return strings.HasPrefix(d, "burst-") }) {
+			burstPasses++
+		}
+	}
+	t.Logf("1,000 deliveries accepted in %v -> %d pass(es)", span.Round(time.Millisecond), burstPasses)
+	// The loop starts a pass once triggers pause for Settle or after
+	// MaxSettle (2 s) of steady arrivals; the triggers that arrive during it
+	// make one follow-up. Deliveries arriving for longer than that cap are
+	// not a burst but a stream, and may cost one more pass per cap.
+	if limit := 2 + int(span/(2*time.Second)); burstPasses > limit {
+		t.Fatalf("1,000 deliveries over %v cost %d passes, want at most %d", span, burstPasses, limit)
 	}
 	if code, _ := s.nginx.GetEventually(t, "two.test", "/", func(c int, _ string) bool { return c == 204 }); code != 204 {
 		t.Fatal("the pushed commit was not applied")
