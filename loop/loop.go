@@ -94,6 +94,7 @@ type Loop struct {
 	mu      sync.Mutex
 	pending []Trigger
 	running bool
+	seq     uint64 // passes started, the running one included
 	wake    chan struct{}
 	// afterPass is called with each pass's result, under no lock, before
 	// OnPass (the file watcher uses it to tell its own writes from others').
@@ -139,9 +140,16 @@ func (l *Loop) Trigger(t Trigger) {
 
 // Running reports whether a pass is in progress.
 func (l *Loop) Running() bool {
+	running, _ := l.passState()
+	return running
+}
+
+// passState reports whether a pass is in progress and the number of the
+// latest pass started (1 for the first).
+func (l *Loop) passState() (running bool, seq uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.running
+	return l.running, l.seq
 }
 
 // Run runs passes until ctx is done, starting with one for startup. A
@@ -174,6 +182,9 @@ func (l *Loop) Run(ctx context.Context) error {
 		batch := l.pending
 		l.pending = nil
 		l.running = len(batch) > 0
+		if l.running {
+			l.seq++
+		}
 		l.mu.Unlock()
 		if len(batch) == 0 {
 			continue

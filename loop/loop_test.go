@@ -188,7 +188,7 @@ func TestWatchIgnoresOwnWritesAndSeesOthers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.Watch(ctx, WatchOptions{ConfDir: conf, SnippetsDir: snippets, LiveDir: live, Debounce: 50 * time.Millisecond})
-	time.Sleep(50 * time.Millisecond) // let the watcher start
+	waitFor(t, "the watcher to hook into the loop", watcherStarted(l))
 	go l.Run(ctx)
 	<-f.done
 	time.Sleep(400 * time.Millisecond)
@@ -249,4 +249,39 @@ func TestTriggersSpreadOverTimeSettleIntoOnePass(t *testing.T) {
 	if n := f.count(); n != 2 {
 		t.Fatalf("passes = %d, want 2 (startup + one for the burst)", n)
 	}
+}
+
+// TestWatchSeesEditJustAfterPassDone edits a file after the watcher has
+// judged a pass's events but before the loop clears its running flag:
+// the edit must still trigger a pass, not wait for the next one.
+func TestWatchSeesEditJustAfterPassDone(t *testing.T) {
+	conf := t.TempDir()
+	f := &fakeReconciler{done: make(chan int, 100)}
+	l := New(f, Options{Interval: time.Hour}, quiet())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Watch(ctx, WatchOptions{ConfDir: conf, Debounce: 50 * time.Millisecond})
+	waitFor(t, "the watcher to hook into the loop", watcherStarted(l))
+	var once sync.Once
+	l.mu.Lock()
+	l.afterPass = append(l.afterPass, func(*reconciler.Result) {
+		once.Do(func() {
+			os.WriteFile(filepath.Join(conf, "hand.conf"), []byte("hand"), 0o644)
+			time.Sleep(300 * time.Millisecond) // the watcher sees the event now
+		})
+	})
+	l.mu.Unlock()
+	go l.Run(ctx)
+	<-f.done // startup
+	select {
+	case <-f.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an edit made as a pass ended did not trigger a pass")
+	}
+}
+
+// watcherStarted reports whether Watch has added its directories and its
+// hook: it does both before it reads events.
+func watcherStarted(l *Loop) func() bool {
+	return func() bool { l.mu.Lock(); defer l.mu.Unlock(); return len(l.afterPass) == 1 }
 }

@@ -89,6 +89,7 @@ type watcher struct {
 	watched map[string]bool
 	own     map[string]ownFile // what the last pass left at each path it touched
 	during  []string           // paths changed during a pass, judged when it ends
+	judged  uint64             // the last pass passDone ran for
 	again   chan struct{}      // look for directories that appeared
 }
 
@@ -162,7 +163,10 @@ func (w *watcher) relevant(ev fsnotify.Event) bool {
 	if w.watched[ev.Name] && ev.Has(fsnotify.Remove) {
 		delete(w.watched, ev.Name)
 	}
-	if w.l.Running() {
+	// Between passDone and the loop clearing its running flag the pass's
+	// events are already judged: an event then is judged now, or it would
+	// wait in during for the next pass.
+	if running, seq := w.l.passState(); running && seq != w.judged {
 		if !inLive {
 			w.during = append(w.during, ev.Name)
 		}
@@ -198,7 +202,9 @@ func (w *watcher) passDone(res *reconciler.Result) {
 			own[filepath.Join(dir, a.Name)] = f
 		}
 	}
+	_, seq := w.l.passState()
 	w.mu.Lock()
+	w.judged = seq
 	if res != nil && res.Written+res.Deleted > 0 {
 		w.own = own
 	}
