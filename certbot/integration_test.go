@@ -34,7 +34,7 @@ func TestBackoffWithRealCertbot(t *testing.T) {
 		Webroot:   cb.Webroot,
 		Env:       cb.Env,
 		Timeout:   2 * time.Minute,
-		Server:    fmt.Sprintf("https://127.0.0.1:%d/dir", testenv.FreePort(t)), // nothing listens
+		Server:    "https://127.0.0.1:1/dir", // nothing listens on port 1, and no free-port pick returns it
 	}
 	clk := newFakeClock()
 	path := filepath.Join(t.TempDir(), "state", "certbot-backoff.json")

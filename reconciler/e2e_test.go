@@ -529,7 +529,7 @@ func TestCertificates(t *testing.T) {
 	// the site whose name changed keeps its current file, everything else
 	// converges. (Pebble forgets accounts when restarted, which a real CA
 	// does not, so the outage is a closed port instead.)
-	h.cfg.Certbot.Server = fmt.Sprintf("https://127.0.0.1:%d/dir", testenv.FreePort(t))
+	h.cfg.Certbot.Server = "https://127.0.0.1:1/dir" // nothing listens on port 1
 	appBefore, _ := os.ReadFile(h.confFile("app.conf"))
 	h.commit(map[string]string{"sites.yaml": sitesYAML(fmt.Sprintf(`
   - name: app

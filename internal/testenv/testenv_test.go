@@ -33,6 +33,13 @@ func TestFreePorts(t *testing.T) {
 	if p := FreePort(t); p <= 0 {
 		t.Fatalf("FreePort() = %d", p)
 	}
+	// Picks stay below the ephemeral range, which connections use.
+	lo, hi := pickRange()
+	for _, p := range ports {
+		if p < lo || p >= hi {
+			t.Fatalf("port %d outside [%d, %d)", p, lo, hi)
+		}
+	}
 }
 
 func TestRequireTool(t *testing.T) {
