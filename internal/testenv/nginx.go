@@ -208,13 +208,13 @@ func (n *Nginx) Get(t testing.TB, host, path string) (status int, body string) {
 	}
 }
 
-// GetEventually polls Get every 50 ms for up to 10 seconds until want accepts
+// GetEventually polls Get every 50 ms for up to 30 seconds until want accepts
 // the response, and returns that response. It fails the test on timeout with
 // the last response or error. Use it after a reload, which nginx applies
 // asynchronously by replacing its worker processes.
 func (n *Nginx) GetEventually(t testing.TB, host, path string, want func(status int, body string) bool) (int, string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		status, body, err := n.get(host, path)
 		if err == nil && want(status, body) {
