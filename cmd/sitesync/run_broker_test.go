@@ -202,3 +202,38 @@ func TestSplitWebhookAndReconcile(t *testing.T) {
 		t.Fatalf("second reconciler: %v, want the lock to be refused", err)
 	}
 }
+
+// TestPushBeforeFirstSubscriptionIsApplied starts the reconcile half while
+// it cannot reach RabbitMQ, so its queue does not exist yet when the
+// webhook half publishes a push, and RabbitMQ drops the message. Once the
+// reconcile half subscribes, a pass must pick the commit up; without it
+// the push would wait for the hour-long resync.
+func TestPushBeforeFirstSubscriptionIsApplied(t *testing.T) {
+	dbURL := testenv.PostgresURL(t, "")
+	direct := testenv.RabbitMQURL(t, "")
+	mq := testenv.StartProxy(t, testenv.RabbitMQAddr)
+	s := newSvc(t, direct, dbURL)
+	recon := *s.cfg
+	recon.Broker.URL = strings.Replace(direct, testenv.RabbitMQAddr, mq.Addr, 1)
+	if recon.Broker.URL == direct {
+		t.Fatalf("broker URL %q does not name %s", direct, testenv.RabbitMQAddr)
+	}
+	recon.Metrics.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	mq.Cut()
+	rs := &svc{t: t, nginx: s.nginx, repo: s.repo, cfg: &recon, log: &syncBuffer{}}
+	rs.start(role{reconcile: true}) // ready after its startup pass
+	s.start(role{webhook: true})
+
+	sha := testenv.CommitFiles(t, s.repo, map[string]string{"sites.yaml": siteYAML("one", "early")}, "add early")
+	if code := s.push("early-1", sha); code != http.StatusAccepted {
+		t.Fatalf("push: %d", code)
+	}
+	eventually(t, 30*time.Second, "the push to be published", func() bool { return pendingOutbox(t, dbURL) == 0 })
+	if code, _ := s.nginx.Get(t, "early.test", "/"); code == 204 {
+		t.Fatal("test setup: the commit was applied before the reconcile half subscribed")
+	}
+	mq.Restore()
+	if code, _ := s.nginx.GetEventually(t, "early.test", "/", func(c int, _ string) bool { return c == 204 }); code != 204 {
+		t.Fatal("a push published before the first subscription was not applied")
+	}
+}

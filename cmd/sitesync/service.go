@@ -223,6 +223,12 @@ func (s *service) startReconciler(ctx context.Context, goRun func(string, func(c
 				queue = "sitesync." + s.host
 			}
 			deliveries, err = s.amqp.Consume(ctx, queue)
+			if err == nil {
+				// RabbitMQ drops what is published before the queue is
+				// bound, which on a first start can be after the startup
+				// pass pulled: one more pass covers such a push.
+				s.loop.Trigger(loop.Trigger{Source: loop.SourceStartup})
+			}
 		} else {
 			deliveries, err = s.local.Consume(ctx, "")
 		}
