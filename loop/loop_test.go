@@ -230,9 +230,9 @@ func TestWatchIgnoresOwnWritesAndSeesOthers(t *testing.T) {
 // loop is idle: they must become one pass.
 func TestTriggersSpreadOverTimeSettleIntoOnePass(t *testing.T) {
 	f := &fakeReconciler{done: make(chan int, 100)}
-	// The default Settle is under test; MaxSettle is raised so that a
-	// loaded machine stretching the half second past 2 s cannot split it.
-	l := New(f, Options{Interval: time.Hour, MaxSettle: time.Minute}, quiet())
+	// Gaps are 5 ms; Settle and MaxSettle are raised from 200 ms and 2 s
+	// so that a loaded machine stalling the sender cannot split the burst.
+	l := New(f, Options{Interval: time.Hour, Settle: time.Second, MaxSettle: time.Minute}, quiet())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.Run(ctx)
