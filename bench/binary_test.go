@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sitesync/sitesync/internal/testenv"
 )
 
 // buildSitesync builds the sitesync binary into dir and returns its path.
@@ -29,44 +30,6 @@ func buildSitesync(t *testing.T, root, dir string) string {
 	argv = append(argv, "./cmd/sitesync")
 	mustRun(t, 10*time.Minute, root, nil, argv...)
 	return bin
-}
-
-// tomlString quotes s as a TOML basic string.
-func tomlString(s string) string { return strconv.Quote(s) }
-
-// tomlList formats argv as a TOML array of strings.
-func tomlList(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = tomlString(a)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// hostTOML is the [source], [nginx], [certbot] and [reconcile] part of a
-// sitesync.toml for repo and nginx directories, with certbot off and the
-// state, certbot and webroot directories in dir; it ends inside
-// [reconcile], so a caller can add keys of that section.
-func hostTOML(repo, confDir, snippetsDir string, test, reload []string, httpPort, httpsPort int, dir string) string {
-	return fmt.Sprintf(`[source]
-url = %s
-[nginx]
-conf_dir = %s
-snippets_dir = %s
-test_command = %s
-reload_command = %s
-http_port = %d
-https_port = %d
-listen_address = "127.0.0.1"
-[certbot]
-command = []
-config_dir = %s
-webroot = %s
-[reconcile]
-state_dir = %s
-`, tomlString(repo), tomlString(confDir), tomlString(snippetsDir), tomlList(test), tomlList(reload),
-		httpPort, httpsPort, tomlString(filepath.Join(dir, "le")), tomlString(filepath.Join(dir, "acme")),
-		tomlString(filepath.Join(dir, "state")))
 }
 
 // writeFile writes a test file and fails the test on error.
@@ -103,7 +66,7 @@ func measureRSS(t *testing.T, bin string, h *host, files int) rssResult {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sitesync.toml")
-	writeFile(t, cfg, hostTOML(h.repo, filepath.Join(dir, "conf.d"), filepath.Join(dir, "snippets"), nil, nil,
+	writeFile(t, cfg, testenv.HostTOML(h.repo, filepath.Join(dir, "conf.d"), filepath.Join(dir, "snippets"), nil, nil,
 		h.cfg.Nginx.HTTPPort, h.cfg.Nginx.HTTPSPort, dir), 0o644)
 
 	var res rssResult

@@ -2,13 +2,11 @@ package bench
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sitesync/sitesync/certbot"
-	"github.com/sitesync/sitesync/config"
 	"github.com/sitesync/sitesync/internal/testenv"
 	"github.com/sitesync/sitesync/reconciler"
 )
@@ -59,7 +57,7 @@ func measureCerts(t *testing.T, o options) certResult {
 		}))
 	}
 	pass := func() {
-		h := &host{t: t, nginx: ngx, repo: repo, cfg: certConfig(t, ngx, repo), sent: sent}
+		h := &host{t: t, nginx: ngx, repo: repo, cfg: testenv.HostConfig(t, ngx, repo), sent: sent}
 		defer func() { sent = h.sent }()
 		h.reset()
 		cb := testenv.NewCertbot(t, pebble)
@@ -104,24 +102,6 @@ func measureCerts(t *testing.T, o options) certResult {
 		t.Fatalf("passes after issuance ran certbot %d times", res.SecondPassCertbot)
 	}
 	return res
-}
-
-// certConfig returns a configuration for the TLS fleet on ngx, with a fresh
-// state directory.
-func certConfig(t *testing.T, ngx *testenv.Nginx, repo string) *config.Config {
-	t.Helper()
-	cfg, err := config.Default(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfg.Source.URL = repo
-	cfg.Nginx.ConfDir, cfg.Nginx.SnippetsDir = ngx.ConfDir, ngx.SnippetsDir
-	cfg.Nginx.TestCommand, cfg.Nginx.ReloadCommand = ngx.TestCommand, ngx.ReloadCommand
-	cfg.Nginx.HTTPPort, cfg.Nginx.HTTPSPort = ngx.HTTPPort, ngx.HTTPSPort
-	cfg.Nginx.ListenAddress = "127.0.0.1"
-	cfg.Reconcile.StateDir = filepath.Join(dir, "state")
-	return cfg
 }
 
 // Compile-time check that countingIssuer is an Issuer.

@@ -60,7 +60,7 @@ func startService(t *testing.T, bin string, n int) *service {
 	writeFile(t, secret, webhookSecret+"\n", 0o600)
 	ports := testenv.FreePorts(t, 2)
 	cfg := filepath.Join(dir, "sitesync.toml")
-	writeFile(t, cfg, hostTOML(repo, ngx.ConfDir, ngx.SnippetsDir, ngx.TestCommand, ngx.ReloadCommand, ngx.HTTPPort, ngx.HTTPSPort, dir)+fmt.Sprintf(`interval = "1h"
+	writeFile(t, cfg, testenv.HostTOML(repo, ngx.ConfDir, ngx.SnippetsDir, ngx.TestCommand, ngx.ReloadCommand, ngx.HTTPPort, ngx.HTTPSPort, dir)+fmt.Sprintf(`interval = "1h"
 [webhook]
 listen = "127.0.0.1:%d"
 path = "/github-webhook"
@@ -73,7 +73,7 @@ queue = "sitesync.bench"
 url = %s
 [metrics]
 listen = "127.0.0.1:%d"
-`, ports[0], tomlString(secret), tomlString(brokerURL), tomlString(dbURL), ports[1]), 0o644)
+`, ports[0], testenv.TOMLString(secret), testenv.TOMLString(brokerURL), testenv.TOMLString(dbURL), ports[1]), 0o644)
 
 	s := &service{
 		t: t, nginx: ngx, repo: repo, fleet: fl, dbURL: dbURL,

@@ -58,7 +58,7 @@ func TestKill9MidPassThenRestartConverges(t *testing.T) {
 	// into the shell text.
 	slowReload := append([]string{"sh", "-c", `sleep 3; exec "$0" "$@"`}, s.nginx.ReloadCommand...)
 	text, _ := os.ReadFile(s.cfgPath)
-	text = bytes.Replace(text, []byte("reload_command = "+tomlList(s.nginx.ReloadCommand)), []byte("reload_command = "+tomlList(slowReload)), 1)
+	text = bytes.Replace(text, []byte("reload_command = "+testenv.TOMLList(s.nginx.ReloadCommand)), []byte("reload_command = "+testenv.TOMLList(slowReload)), 1)
 	if err := os.WriteFile(s.cfgPath, text, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestCrashConsistency(t *testing.T) {
 	state := t.TempDir()
 	cfgPath := filepath.Join(t.TempDir(), "sitesync.toml")
 	text := fmt.Sprintf("[source]\nurl = %q\n[nginx]\nconf_dir = %q\nsnippets_dir = %q\ntest_command = %s\nreload_command = %s\nhttp_port = %d\nhttps_port = %d\nlisten_address = \"127.0.0.1\"\n[certbot]\ncommand = []\nwebroot = %q\n[reconcile]\nstate_dir = %q\n",
-		repo, n.ConfDir, n.SnippetsDir, tomlList(n.TestCommand), tomlList(n.ReloadCommand), n.HTTPPort, n.HTTPSPort, filepath.Join(state, "acme"), state)
+		repo, n.ConfDir, n.SnippetsDir, testenv.TOMLList(n.TestCommand), testenv.TOMLList(n.ReloadCommand), n.HTTPPort, n.HTTPSPort, filepath.Join(state, "acme"), state)
 	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -140,11 +140,11 @@ webroot = %q
 
 [reconcile]
 state_dir = %q
-`, repo, n.ConfDir, n.SnippetsDir, tomlList(n.TestCommand), n.HTTPPort, n.HTTPSPort, filepath.Join(state, "acme"), state)
+`, repo, n.ConfDir, n.SnippetsDir, testenv.TOMLList(n.TestCommand), n.HTTPPort, n.HTTPSPort, filepath.Join(state, "acme"), state)
 	if err := os.WriteFile(cfgPath, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	environ := []string{"SITESYNC_NGINX_RELOAD_COMMAND=" + tomlList(n.ReloadCommand)}
+	environ := []string{"SITESYNC_NGINX_RELOAD_COMMAND=" + testenv.TOMLList(n.ReloadCommand)}
 	if code, out, errOut := sitesync(t, environ, "plan", "--config", cfgPath); code != exitChanges {
 		t.Fatalf("plan before apply: exit %d\n%s%s", code, out, errOut)
 	}
@@ -166,14 +166,6 @@ state_dir = %q
 	if code, _, errOut := sitesync(t, environ, "apply", "--config", cfgPath); code != exitError || !strings.Contains(errOut, "held by") {
 		t.Fatalf("apply under someone else's lock: exit %d %q", code, errOut)
 	}
-}
-
-func tomlList(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = fmt.Sprintf("%q", a)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // TestValidateUsesPrivateCheckout: validate with no file argument checks

@@ -80,24 +80,8 @@ func newSvc(t *testing.T, brokerURL, dbURL string) *svc {
 		t.Fatal(err)
 	}
 	ports := testenv.FreePorts(t, 2)
-	text := fmt.Sprintf(`
-[source]
-url = %q
-[nginx]
-conf_dir = %q
-snippets_dir = %q
-test_command = %s
-reload_command = %s
-http_port = %d
-https_port = %d
-listen_address = "127.0.0.1"
-[certbot]
-command = []
-config_dir = %q
-webroot = %q
-[reconcile]
-state_dir = %q
-interval = "1h"
+	text := testenv.HostTOML(repo, n.ConfDir, n.SnippetsDir, n.TestCommand, n.ReloadCommand, n.HTTPPort, n.HTTPSPort, dir) +
+		fmt.Sprintf(`interval = "1h"
 [webhook]
 listen = "127.0.0.1:%d"
 secret_file = %q
@@ -109,8 +93,7 @@ queue = "sitesync.test"
 url = %q
 [metrics]
 listen = "127.0.0.1:%d"
-`, repo, n.ConfDir, n.SnippetsDir, tomlList(n.TestCommand), tomlList(n.ReloadCommand), n.HTTPPort, n.HTTPSPort,
-		filepath.Join(dir, "le"), filepath.Join(dir, "acme"), filepath.Join(dir, "state"), ports[0], secret, brokerURL, dbURL, ports[1])
+`, ports[0], secret, brokerURL, dbURL, ports[1])
 	path := filepath.Join(dir, "sitesync.toml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
